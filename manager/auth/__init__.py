@@ -1,0 +1,1 @@
+"""Accounts: password hashing, login with rate limits, API tokens, roles."""

@@ -1,0 +1,260 @@
+"""Account services: passwords, login with rate limits, API tokens, user management."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import bcrypt
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from manager.models import LEVELS, ApiToken, LoginAttempt, User, utcnow
+from manager.models.user import LANGUAGES, THEMES
+
+TOKEN_PREFIX = "sm_"
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+MIN_PASSWORD = 8
+
+
+class AccountError(ValueError):
+    """Bad input for an account operation; ``field`` names what was wrong."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+class LoginRateLimited(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    except ValueError:
+        return False
+
+
+# A real hash to compare against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    per_account: int
+    per_address: int
+    window_seconds: int
+
+
+def _retry_after(session: Session, column: Any, value: str, limit: int, window: int) -> int:
+    since = utcnow() - timedelta(seconds=window)
+    rows = session.execute(
+        select(LoginAttempt.attempted_at)
+        .where(column == value, LoginAttempt.attempted_at >= since)
+        .order_by(LoginAttempt.attempted_at.desc())
+        .limit(limit)
+    ).scalars().all()
+    if len(rows) < limit:
+        return 0
+    oldest = rows[-1]
+    return max(1, int((oldest + timedelta(seconds=window) - utcnow()).total_seconds()) + 1)
+
+
+def authenticate(
+    session: Session, username: str, password: str, address: str, limits: LoginLimits
+) -> User | None:
+    """Return the user when the credentials are right; None when wrong.
+
+    Raises LoginRateLimited when the account or the address has too many recent failures;
+    the caller commits (a failure is recorded in ``session``).
+    """
+    username = (username or "").strip()
+    wait = max(
+        _retry_after(session, LoginAttempt.username, username.lower(), limits.per_account,
+                     limits.window_seconds),
+        _retry_after(session, LoginAttempt.address, address, limits.per_address,
+                     limits.window_seconds),
+    )
+    if wait:
+        raise LoginRateLimited(wait)
+    user = session.execute(
+        select(User).where(func.lower(User.username) == username.lower())
+    ).scalar_one_or_none()
+    ok = verify_password(password or "", user.password_hash if user else _DUMMY_HASH)
+    if user is None or not ok or not user.is_active:
+        session.add(LoginAttempt(username=username.lower()[:50], address=address[:64]))
+        return None
+    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username.lower()))
+    user.last_login = utcnow()
+    return user
+
+
+def create_token(session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """Create an API token; returns the row and the plain token (shown once, never stored)."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name[:100],
+        token_hash=hashlib.sha256(plain.encode()).hexdigest(),
+        prefix=plain[:10],
+    )
+    session.add(token)
+    return token, plain
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    """The active user owning an unrevoked token, or None."""
+    digest = hashlib.sha256(plain.encode()).hexdigest()
+    token = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if token is None or not token.user.is_active:
+        return None
+    token.last_used = utcnow()
+    return token.user
+
+
+def revoke_token(session: Session, token: ApiToken) -> None:
+    token.revoked_at = utcnow()
+
+
+def _check_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    if "username" in data or creating:
+        username = str(data.get("username") or "").strip()
+        if not USERNAME_RE.match(username):
+            raise AccountError(
+                "Username must be 3-50 characters: letters, digits, '.', '_' or '-'.", "username"
+            )
+        clean["username"] = username
+    if "email" in data or creating:
+        email = str(data.get("email") or "").strip()
+        if not email and creating and "username" in clean:
+            email = f"{clean['username']}@localhost"
+        if not EMAIL_RE.match(email) or len(email) > 100:
+            raise AccountError("Email address is not valid.", "email")
+        clean["email"] = email
+    if "password" in data or creating:
+        password = str(data.get("password") or "")
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(
+                f"Password must be at least {MIN_PASSWORD} characters long.", "password"
+            )
+        clean["password"] = password
+    if "user_level" in data or creating:
+        level = str(data.get("user_level") or "")
+        if level not in LEVELS:
+            raise AccountError(f"Level must be one of: {', '.join(LEVELS)}.", "user_level")
+        clean["user_level"] = level
+    if "preferred_language" in data:
+        if data["preferred_language"] not in LANGUAGES:
+            raise AccountError(
+                f"Language must be one of: {', '.join(LANGUAGES)}.", "preferred_language"
+            )
+        clean["preferred_language"] = data["preferred_language"]
+    if "preferred_theme" in data:
+        if data["preferred_theme"] not in THEMES:
+            raise AccountError(f"Theme must be one of: {', '.join(THEMES)}.", "preferred_theme")
+        clean["preferred_theme"] = data["preferred_theme"]
+    if "is_active" in data:
+        if not isinstance(data["is_active"], bool):
+            raise AccountError("is_active must be true or false.", "is_active")
+        clean["is_active"] = data["is_active"]
+    return clean
+
+
+def _ensure_unique(session: Session, clean: dict[str, Any], exclude_id: int | None) -> None:
+    for column, field in ((User.username, "username"), (User.email, "email")):
+        if field not in clean:
+            continue
+        query = select(User.id).where(func.lower(column) == clean[field].lower())
+        if exclude_id is not None:
+            query = query.where(User.id != exclude_id)
+        if session.execute(query).first():
+            raise AccountError(f"That {field} is already taken.", field, status=409)
+
+
+def create_user(session: Session, data: dict[str, Any]) -> User:
+    """Validate ``data`` and add a new user; raises AccountError with a readable message."""
+    clean = _check_fields(data, creating=True)
+    _ensure_unique(session, clean, None)
+    user = User(
+        username=clean["username"],
+        email=clean["email"],
+        password_hash=hash_password(clean["password"]),
+        user_level=clean["user_level"],
+        preferred_language=clean.get("preferred_language", "en"),
+        preferred_theme=clean.get("preferred_theme", "light"),
+        is_active=clean.get("is_active", True),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def active_admin_count(session: Session) -> int:
+    return session.execute(
+        select(func.count(User.id)).where(User.user_level == "admin", User.is_active.is_(True))
+    ).scalar_one()
+
+
+def update_user(session: Session, user: User, data: dict[str, Any], *, actor: User) -> dict:
+    """Apply validated changes; returns {field: new value} (password shown as '***')."""
+    clean = _check_fields(data, creating=False)
+    _ensure_unique(session, clean, user.id)
+    demoting = clean.get("user_level", "admin") != "admin" or clean.get("is_active") is False
+    if user.user_level == "admin" and user.is_active and demoting and active_admin_count(session) <= 1:
+        raise AccountError("The last active admin cannot be demoted or deactivated.", "user_level")
+    changes: dict[str, Any] = {}
+    for field, value in clean.items():
+        if field == "password":
+            user.password_hash = hash_password(value)
+            changes["password"] = "***"
+        elif getattr(user, field) != value:
+            setattr(user, field, value)
+            changes[field] = value
+    return changes
+
+
+def deactivate_user(session: Session, user: User, *, actor: User) -> None:
+    """Deactivate instead of delete, so the user's history stays."""
+    if user.id == actor.id:
+        raise AccountError("You cannot deactivate your own account.", "id")
+    update_user(session, user, {"is_active": False}, actor=actor)
+    for token in session.execute(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).scalars():
+        token.revoked_at = utcnow()
+
+
+def ensure_first_admin(session: Session, username: str, password: str | None) -> str | None:
+    """Create the first admin when no admin exists.
+
+    Returns the generated password when one had to be made (to print once), else None.
+    """
+    exists = session.execute(select(User.id).where(User.user_level == "admin")).first()
+    if exists:
+        return None
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    create_user(
+        session,
+        {"username": username, "password": password, "user_level": "admin",
+         "email": f"{username}@localhost"},
+    )
+    return generated

@@ -1,0 +1,13 @@
+"""Register every blueprint on the app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from manager.api import admin_users, auth as api_auth, catalog, i18n, meta, projects, user
+    from manager.views import admin, auth, main
+
+    for module in (auth, main, admin, api_auth, admin_users, catalog, i18n, meta, projects, user):
+        app.register_blueprint(module.bp)

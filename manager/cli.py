@@ -1,0 +1,145 @@
+"""The ``scriptsmanager`` command: serve, init-db, create-admin, create-token, discover."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from manager.settings import ConfigError
+
+
+def _app(**overrides: Any):
+    from manager import create_app
+
+    return create_app(overrides or None)
+
+
+def init_db(app: Any) -> None:
+    from manager.db import upgrade
+
+    upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    app = _app()
+    init_db(app)
+    print(f"Database ready: {app.config['SQLALCHEMY_DATABASE_URI'].split('@')[-1]}")
+    return 0
+
+
+def ensure_admin(app: Any) -> None:
+    """Create the first admin if none exists; print a generated password once."""
+    from manager.auth.service import ensure_first_admin
+    from manager.extensions import db
+
+    username = app.config["SM_ADMIN_USERNAME"]
+    with app.app_context():
+        generated = ensure_first_admin(db.session, username, app.config.get("SM_ADMIN_PASSWORD"))
+        db.session.commit()
+    if generated:
+        bar = "=" * 64
+        print(f"{bar}\nFirst admin created.\n  username: {username}\n  password: {generated}\n"
+              f"This password is shown only once. Change it after logging in.\n{bar}", flush=True)
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from manager.auth.service import AccountError, create_user
+    from manager.extensions import db
+
+    app = _app()
+    init_db(app)
+    with app.app_context():
+        try:
+            create_user(db.session, {"username": args.username, "password": args.password,
+                                     "email": args.email or f"{args.username}@localhost",
+                                     "user_level": "admin"})
+        except AccountError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        db.session.commit()
+    print(f"Admin {args.username!r} created.")
+    return 0
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from manager.auth.service import create_token
+    from manager.extensions import db
+    from manager.models import User
+
+    app = _app()
+    with app.app_context():
+        user = db.session.execute(select(User).where(User.username == args.username)).scalar()
+        if user is None or not user.is_active:
+            print(f"error: no active user named {args.username!r}", file=sys.stderr)
+            return 2
+        _, plain = create_token(db.session, user, args.name or "cli")
+        db.session.commit()
+    print(plain)
+    return 0
+
+
+def discover(app: Any) -> Any:
+    from manager.catalog_app import run_discovery
+
+    with app.app_context():
+        return run_discovery(app)
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    app = _app()
+    report = discover(app)
+    print(report.summary() if hasattr(report, "summary") else report)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from manager.server import serve
+
+    app_overrides = {"SM_START_BACKGROUND": True}
+    app = _app(**app_overrides)
+    init_db(app)
+    discover(app)
+    ensure_admin(app)
+    host = args.host or app.config["SM_HOST"]
+    port = args.port or app.config["SM_PORT"]
+    print(f"ScriptsManager on http://{host}:{port}/  (Ctrl+C stops it)", flush=True)
+    serve(host, port, app_overrides)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scriptsmanager", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="migrate, discover, create the first admin, serve")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("init-db", help="create or upgrade the database").set_defaults(func=cmd_init_db)
+    admin = sub.add_parser("create-admin", help="create an admin account")
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--email")
+    admin.set_defaults(func=cmd_create_admin)
+    token = sub.add_parser("create-token", help="print a new API token for a user")
+    token.add_argument("username")
+    token.add_argument("--name")
+    token.set_defaults(func=cmd_create_token)
+    sub.add_parser("discover", help="scan script groups now").set_defaults(func=cmd_discover)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

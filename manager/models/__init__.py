@@ -1,0 +1,25 @@
+"""SQLAlchemy 2.0 typed models: the seed's schema plus tokens, login attempts and the audit log."""
+
+from manager.models.audit import AuditEvent
+from manager.models.catalog import CondaEnvironment, Script, ScriptGroup, UserScriptTag
+from manager.models.execution import Execution, ScriptProcess
+from manager.models.project import UserProject
+from manager.models.user import LEVELS, ApiToken, LoginAttempt, User, level_at_least
+from manager.models.util import utcnow
+
+__all__ = [
+    "LEVELS",
+    "ApiToken",
+    "AuditEvent",
+    "CondaEnvironment",
+    "Execution",
+    "LoginAttempt",
+    "Script",
+    "ScriptGroup",
+    "ScriptProcess",
+    "User",
+    "UserProject",
+    "UserScriptTag",
+    "level_at_least",
+    "utcnow",
+]

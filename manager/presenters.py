@@ -1,0 +1,85 @@
+"""Turn catalog rows into what pages and the JSON API show, in the user's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from manager.i18n import localized
+from manager.models import Script, ScriptGroup, User
+
+
+def visible(user: User, required_level: str) -> bool:
+    return user.reaches(required_level)
+
+
+def can_edit(user: User) -> bool:
+    return user.reaches("developer")
+
+
+def localize_parameter(definition: dict[str, Any], language: str) -> dict[str, Any]:
+    shown = dict(definition)
+    shown["description"] = localized(definition.get("description"), language)
+    label = definition.get("label") or definition.get("display_name")
+    shown["label"] = localized(label, language) if label else definition.get("name", "")
+    return shown
+
+
+def script_view(script: Script, language: str, user: User) -> dict[str, Any]:
+    meta = script.metadata_json or {}
+    tags = meta.get("tags")
+    if not isinstance(tags, list):
+        tags = [t.strip() for t in (script.tags or "").split(",") if t.strip()]
+    return {
+        "id": script.id,
+        "group_id": script.group_id,
+        "filename": script.filename,
+        "name": localized(meta.get("display_name"), language) or script.display_name
+        or script.filename,
+        "description": localized(meta.get("description"), language) or script.description or "",
+        "description_long": meta.get("description_long") or {},
+        "category": script.category,
+        "tags": tags,
+        "required_level": script.required_level,
+        "parameters": [localize_parameter(p, language) for p in (script.parameters or [])
+                       if isinstance(p, dict)],
+        "execution_timeout": script.execution_timeout,
+        "interactive": bool(meta.get("proxy_enabled", meta.get("flask_port") is not None)),
+        "requires_parameters": bool(meta.get("requires_parameters", bool(script.parameters))),
+        "is_active": script.is_active,
+        "invalid_reason": script.invalid_reason if can_edit(user) else None,
+        "is_valid": script.invalid_reason is None,
+        "overrides": sorted((script.overrides or {}).keys()) if can_edit(user) else [],
+        "last_modified": script.last_modified.isoformat() if script.last_modified else None,
+    }
+
+
+def group_view(group: ScriptGroup, language: str, user: User) -> dict[str, Any]:
+    meta = group.metadata_json or {}
+    scripts = [s for s in group.scripts if s.is_active and visible(user, s.required_level)
+               and (s.invalid_reason is None or can_edit(user))]
+    return {
+        "id": group.id,
+        "name": localized(meta.get("display_name"), language) or group.name,
+        "directory": group.directory_path,
+        "description": localized(meta.get("description"), language) or group.description or "",
+        "icon": meta.get("icon") or "folder",
+        "category": meta.get("category"),
+        "required_level": group.required_level,
+        "conda_environment": group.conda_environment or "base",
+        "script_count": sum(1 for s in scripts if s.invalid_reason is None),
+        "invalid_reason": group.invalid_reason if can_edit(user) else None,
+        "is_valid": group.invalid_reason is None,
+        "warnings": meta.get("warnings", []) if can_edit(user) else [],
+        "limits": meta.get("limits") or {},
+    }
+
+
+def visible_groups(groups: list[ScriptGroup], user: User) -> list[ScriptGroup]:
+    """Active groups the user may see; invalid ones only for developers and admins."""
+    return [g for g in groups if g.is_active and visible(user, g.required_level)
+            and (g.invalid_reason is None or can_edit(user))]
+
+
+def visible_scripts(group: ScriptGroup, user: User) -> list[Script]:
+    return [s for s in group.scripts if s.is_active and visible(user, s.required_level)
+            and (s.invalid_reason is None or can_edit(user))]

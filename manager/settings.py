@@ -1,0 +1,238 @@
+"""Every configuration option: its environment variable, seed aliases, JSON path and default.
+
+The table is the single source for ``Config`` loading, the README's table and its test.
+Precedence: environment variable > JSON configuration file (``SM_CONFIG_FILE``) > default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _list(raw: Any) -> list[str]:
+    if isinstance(raw, list):
+        return [str(item) for item in raw]
+    return [item.strip() for item in str(raw).split(",") if item.strip()]
+
+
+CASTS: dict[str, Callable[[Any], Any]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": _bool,
+    "list": _list,
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # Flask config key
+    env: str  # environment variable
+    kind: str  # a key of CASTS
+    default: Any
+    help: str
+    json_path: str | None = None  # dotted path in the JSON configuration file
+    aliases: tuple[str, ...] = field(default=())  # the seed's names
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Core
+    Setting("SECRET_KEY", "SECRET_KEY", "str", None,
+            "Session signing key. Required outside debug mode (the app refuses to start)."),
+    Setting("DEBUG", "SM_DEBUG", "bool", False,
+            "Debug mode: allows a generated SECRET_KEY, verbose errors.", aliases=("DEBUG",)),
+    Setting("SQLALCHEMY_DATABASE_URI", "DATABASE_URL", "str", None,
+            "Database URL; default SQLite file `<SM_DATA_DIR>/scriptsmanager.db`. "
+            "PostgreSQL: `postgresql://user:pass@host/db`."),
+    Setting("SM_HOST", "SM_HOST", "str", "127.0.0.1", "Address `serve` binds to."),
+    Setting("SM_PORT", "SM_PORT", "int", 5002, "Port `serve` listens on."),
+    Setting("SM_DATA_DIR", "SM_DATA_DIR", "str", "data",
+            "Data folder (SQLite file, workspaces, system files).",
+            "data_management.base_data_path", ("BASE_DATA_PATH",)),
+    Setting("SM_LOG_DIR", "SM_LOG_DIR", "str", "logs", "Log folder (system, audit, executions)."),
+    Setting("SM_BACKUP_DIR", "SM_BACKUP_DIR", "str", "backup", "Backup folder.",
+            "backup.backup_path"),
+    Setting("SM_SCRIPT_GROUPS_DIR", "SM_SCRIPT_GROUPS_DIR", "str", "script_groups",
+            "Folder scanned for script groups."),
+    Setting("SM_CONDA_ENVS_DIR", "SM_CONDA_ENVS_DIR", "str", "conda-envs",
+            "Folder of environment specs (`NAME.yml`)."),
+    Setting("SM_ADMIN_PASSWORD", "SM_ADMIN_PASSWORD", "str", None,
+            "Password of the first admin; if unset a random one is generated and printed once."),
+    Setting("SM_ADMIN_USERNAME", "SM_ADMIN_USERNAME", "str", "admin", "Name of the first admin."),
+    Setting("SM_CONFIG_FILE", "SM_CONFIG_FILE", "str", None,
+            "JSON configuration file in the seed's layout (`proxy_system`, `data_management`, ...)."),
+    Setting("SM_BRAND_NAME", "SM_BRAND_NAME", "str", "SIDEL", "Brand shown in the navigation bar."),
+    Setting("SM_BRAND_LOGO", "SM_BRAND_LOGO", "str", None,
+            "Path to a logo image file; default the bundled SIDEL logo."),
+    Setting("SM_WATCH_SCRIPTS", "SM_WATCH_SCRIPTS", "bool", True,
+            "Hot-reload script groups when files change on disk."),
+    # Accounts and security
+    Setting("SM_LOGIN_TIMEOUT_MINUTES", "SM_LOGIN_TIMEOUT_MINUTES", "int", 480,
+            "Idle minutes before a browser login expires."),
+    Setting("SM_LOGIN_MAX_ATTEMPTS", "SM_LOGIN_MAX_ATTEMPTS", "int", 5,
+            "Failed logins allowed per account within the window."),
+    Setting("SM_LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "SM_LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "int", 20,
+            "Failed logins allowed per client address within the window."),
+    Setting("SM_LOGIN_WINDOW_SECONDS", "SM_LOGIN_WINDOW_SECONDS", "int", 900,
+            "Window of the login rate limit."),
+    Setting("SM_DATA_DIRECTORY_PERMISSIONS", "SM_DATA_DIRECTORY_PERMISSIONS", "str", "755",
+            "Mode of data folders.", "security.data_directory_permissions"),
+    Setting("SM_CONFIG_FILE_PERMISSIONS", "SM_CONFIG_FILE_PERMISSIONS", "str", "644",
+            "Mode of configuration files written for users.", "security.config_file_permissions"),
+    Setting("SM_ENABLE_PROJECT_SHARING", "SM_ENABLE_PROJECT_SHARING", "bool", False,
+            "Allow projects to be shared between users.", "security.enable_project_sharing"),
+    Setting("SM_ADMIN_CAN_ACCESS_ALL_DATA", "SM_ADMIN_CAN_ACCESS_ALL_DATA", "bool", True,
+            "Admins may inspect every user's data and sessions.",
+            "security.admin_can_access_all_data"),
+    # Proxy system / sessions
+    Setting("SM_SESSION_TIMEOUT", "SM_SESSION_TIMEOUT", "int", 1800,
+            "Seconds an interactive session may stay idle.", "proxy_system.session_timeout",
+            ("PROXY_SESSION_TIMEOUT",)),
+    Setting("SM_CONTEXT_CLEANUP_INTERVAL", "SM_CONTEXT_CLEANUP_INTERVAL", "int", 300,
+            "Seconds between clean-ups of ended sessions.",
+            "proxy_system.context_cleanup_interval", ("CONTEXT_CLEANUP_INTERVAL",)),
+    Setting("SM_MAX_CONCURRENT_SESSIONS", "SM_MAX_CONCURRENT_SESSIONS", "int", 20,
+            "Sessions running at once, all users.", "proxy_system.max_concurrent_sessions",
+            ("MAX_CONCURRENT_SESSIONS",)),
+    Setting("SM_MAX_SESSIONS_PER_USER", "SM_MAX_SESSIONS_PER_USER", "int", 5,
+            "Sessions running at once per user.", "proxy_system.max_sessions_per_user",
+            ("MAX_SESSIONS_PER_USER",)),
+    Setting("SM_SESSION_ACTIVITY_CHECK", "SM_SESSION_ACTIVITY_CHECK", "bool", True,
+            "Check sessions for activity.", "proxy_system.session_activity_check"),
+    Setting("SM_SESSION_CHECK_RETRIES", "SM_SESSION_CHECK_RETRIES", "int", 3,
+            "Failed checks before a session counts as gone.",
+            "proxy_system.session_check_retries"),
+    Setting("SM_EXECUTION_TIMEOUT", "SM_EXECUTION_TIMEOUT", "int", 300,
+            "Default run timeout in seconds when neither group nor script sets one."),
+    # Data management and backup
+    Setting("SM_AUTO_BACKUP", "SM_AUTO_BACKUP", "bool", True, "Daily automatic backup.",
+            "data_management.auto_backup", ("BACKUP_ENABLED",)),
+    Setting("SM_BACKUP_INTERVAL_HOURS", "SM_BACKUP_INTERVAL_HOURS", "int", 24,
+            "Hours between automatic backups.", "data_management.backup_interval_hours"),
+    Setting("SM_MAX_BACKUP_VERSIONS", "SM_MAX_BACKUP_VERSIONS", "int", 30,
+            "Backups kept.", "data_management.max_backup_versions"),
+    Setting("SM_COMPRESS_BACKUPS", "SM_COMPRESS_BACKUPS", "bool", True,
+            "Compress backups.", "data_management.compress_backups"),
+    Setting("SM_BACKUP_SCHEDULE_TIME", "SM_BACKUP_SCHEDULE_TIME", "str", "02:00",
+            "Time of day (HH:MM) of the daily backup.", "data_management.backup_schedule_time",
+            ("BACKUP_SCHEDULE_TIME",)),
+    Setting("SM_BACKUP_RETENTION_DAYS", "SM_BACKUP_RETENTION_DAYS", "int", 30,
+            "Days backups are kept.", "backup.retention_days", ("BACKUP_RETENTION_DAYS",)),
+    Setting("SM_BACKUP_COMPRESSION", "SM_BACKUP_COMPRESSION", "str", "gzip",
+            "Backup compression (gzip).", "backup.compression"),
+    Setting("SM_BACKUP_EXCLUDE_PATTERNS", "SM_BACKUP_EXCLUDE_PATTERNS", "list",
+            ["*.tmp", "*.log", "__pycache__"], "Patterns left out of backups (comma-separated).",
+            "backup.exclude_patterns"),
+    Setting("SM_MAX_BACKUP_SIZE_GB", "SM_MAX_BACKUP_SIZE_GB", "float", 10.0,
+            "Largest backup in GiB.", "backup.max_backup_size_gb"),
+    # Documentation
+    Setting("SM_MARKDOWN_EXTENSIONS", "SM_MARKDOWN_EXTENSIONS", "list",
+            ["codehilite", "tables", "toc", "math"], "Markdown extensions for documentation.",
+            "documentation.markdown_extensions"),
+    Setting("SM_SUPPORTED_LANGUAGES", "SM_SUPPORTED_LANGUAGES", "list", ["en", "es", "it", "fr"],
+            "Languages offered.", "documentation.supported_languages"),
+    Setting("SM_DEFAULT_LANGUAGE", "SM_DEFAULT_LANGUAGE", "str", "en",
+            "Language of new users and the login page.", "documentation.default_language",
+            ("DEFAULT_LANGUAGE",)),
+    Setting("SM_ENABLE_MATH_RENDERING", "SM_ENABLE_MATH_RENDERING", "bool", True,
+            "Render math in documentation.", "documentation.enable_math_rendering"),
+    Setting("SM_ENABLE_DIAGRAM_RENDERING", "SM_ENABLE_DIAGRAM_RENDERING", "bool", False,
+            "Render diagrams in documentation.", "documentation.enable_diagram_rendering"),
+    # Tagging
+    Setting("SM_MAX_TAGS_PER_SCRIPT", "SM_MAX_TAGS_PER_SCRIPT", "int", 20,
+            "Tags a user may put on one script.", "tagging.max_tags_per_script"),
+    Setting("SM_MAX_TAG_LENGTH", "SM_MAX_TAG_LENGTH", "int", 30,
+            "Longest tag.", "tagging.max_tag_length"),
+    Setting("SM_ALLOWED_TAG_CHARS", "SM_ALLOWED_TAG_CHARS", "str",
+            "alphanumeric_underscore_dash", "Characters allowed in tags.",
+            "tagging.allowed_tag_chars"),
+    Setting("SM_ENABLE_TAG_SUGGESTIONS", "SM_ENABLE_TAG_SUGGESTIONS", "bool", True,
+            "Suggest existing tags.", "tagging.enable_tag_suggestions"),
+    # Multi-user
+    Setting("SM_MAX_PROJECTS_PER_USER", "SM_MAX_PROJECTS_PER_USER", "int", 50,
+            "Projects a user may own.", "multi_user.max_projects_per_user",
+            ("MAX_PROJECTS_PER_USER",)),
+    Setting("SM_DEFAULT_PROJECT_NAME", "SM_DEFAULT_PROJECT_NAME", "str", "project_default",
+            "Name of every user's first project.", "multi_user.default_project_name"),
+    Setting("SM_AUTO_CREATE_DEFAULT_PROJECT", "SM_AUTO_CREATE_DEFAULT_PROJECT", "bool", True,
+            "Create the default project on first use.",
+            "multi_user.auto_create_default_project"),
+    Setting("SM_USER_DATA_ISOLATION", "SM_USER_DATA_ISOLATION", "bool", True,
+            "Keep each user's data apart.", "multi_user.user_data_isolation"),
+    # Log retention by role
+    Setting("SM_RETENTION_DAYS_VIEWER", "SM_RETENTION_DAYS_VIEWER", "int", 7,
+            "Days a viewer's execution logs are kept.", "logs.retention_days.viewer"),
+    Setting("SM_RETENTION_DAYS_OPERATOR", "SM_RETENTION_DAYS_OPERATOR", "int", 30,
+            "Days an operator's execution logs are kept.", "logs.retention_days.operator"),
+    Setting("SM_RETENTION_DAYS_DEVELOPER", "SM_RETENTION_DAYS_DEVELOPER", "int", 90,
+            "Days a developer's execution logs are kept.", "logs.retention_days.developer"),
+    Setting("SM_RETENTION_DAYS_ADMIN", "SM_RETENTION_DAYS_ADMIN", "int", 365,
+            "Days an admin's execution logs are kept.", "logs.retention_days.admin"),
+)
+
+
+def _from_json(document: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = document
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting from the environment, the JSON file and the defaults.
+
+    Raises ConfigError naming the variable when a value cannot be used.
+    """
+    env = os.environ if environ is None else environ
+    document: Mapping[str, Any] = {}
+    config_file = env.get("SM_CONFIG_FILE")
+    if config_file:
+        try:
+            document = json.loads(Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"SM_CONFIG_FILE {config_file!r} cannot be read: {exc}") from exc
+        if not isinstance(document, Mapping):
+            raise ConfigError(f"SM_CONFIG_FILE {config_file!r} must hold a JSON object")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw: Any = None
+        source = ""
+        for name in (setting.env, *setting.aliases):
+            if name in env:
+                raw, source = env[name], name
+                break
+        if source == "" and setting.json_path:
+            try:
+                raw, source = _from_json(document, setting.json_path), setting.json_path
+            except KeyError:
+                pass
+        if source == "":
+            values[setting.key] = setting.default
+            continue
+        try:
+            values[setting.key] = CASTS[setting.kind](raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+    return values

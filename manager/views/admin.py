@@ -1,0 +1,19 @@
+"""Admin pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from sqlalchemy import select
+
+from manager.auth.permissions import require_level
+from manager.extensions import db
+from manager.models import LEVELS, User
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/users")
+@require_level("admin")
+def users():
+    rows = db.session.execute(select(User).order_by(User.username)).scalars().all()
+    return render_template("admin/users.html", users=[u.to_dict() for u in rows], levels=LEVELS)

@@ -1,0 +1,56 @@
+"""Dashboard and group pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from manager.extensions import db
+from manager.models import ScriptGroup
+from manager.presenters import group_view, script_view, visible_groups, visible_scripts
+from manager.projects import active_project
+from manager.template_globals import current_language
+
+bp = Blueprint("main", __name__)
+
+
+@bp.app_context_processor
+def inject_project() -> dict:
+    if not current_user.is_authenticated:
+        return {"active_project": None}
+    project = active_project(db.session, current_user,
+                             current_app.config["SM_DEFAULT_PROJECT_NAME"])
+    db.session.commit()
+    return {"active_project": project}
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    language = current_language()
+    groups = db.session.execute(select(ScriptGroup).order_by(ScriptGroup.name)).scalars().all()
+    shown = [group_view(g, language, current_user) for g in visible_groups(list(groups),
+                                                                           current_user)]
+    return render_template("dashboard.html", groups=shown)
+
+
+@bp.get("/groups/<int:group_id>")
+@login_required
+def group(group_id: int):
+    language = current_language()
+    row = db.session.get(ScriptGroup, group_id)
+    if row is None or row not in visible_groups([row], current_user):
+        abort(404, description="No such script group, or it is not available to you.")
+    scripts = [script_view(s, language, current_user) for s in visible_scripts(row, current_user)]
+    categories = sorted({s["category"] for s in scripts if s["category"]})
+    tags = sorted({t for s in scripts for t in s["tags"]})
+    return render_template(
+        "script_group.html",
+        group=group_view(row, language, current_user),
+        scripts=scripts,
+        categories=categories,
+        tags=tags,
+        can_edit=current_user.reaches("developer"),
+        can_run=current_user.reaches("operator"),
+    )
