@@ -1,0 +1,1 @@
+"""Script sessions: one resource-limited container per run, and the images they run in."""

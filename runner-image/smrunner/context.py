@@ -1,0 +1,86 @@
+"""The session context: what the manager tells the runner about this run."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONTEXT_FILE = "/run/sm/context.json"
+DEFAULT_WORKSPACE = "/workspace"
+DEFAULT_PORT = 8080
+ENVIRONMENT_KEYS = (
+    "USER_ID",
+    "USER_LEVEL",
+    "PROJECT_ID",
+    "PROJECT_NAME",
+    "USER_THEME",
+    "USER_LANGUAGE",
+)
+# The prefix ends up in a Set-Cookie path and in generated URLs: keep it to plain path characters.
+_PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+
+
+class ContextError(ValueError):
+    """The context file is missing, unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """One session's context, as read from the context file."""
+
+    script_path: str
+    workspace_path: str = DEFAULT_WORKSPACE
+    parameters: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    brand: dict[str, Any] = field(default_factory=dict)
+    prefix: str = ""  # the proxy URL prefix without a trailing slash, "" when not proxied
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SessionContext:
+        """Validate ``data`` (the decoded JSON) and build a context; raise ContextError."""
+        if not isinstance(data, dict):
+            raise ContextError("the context must be a JSON object")
+        script_path = data.get("script_path")
+        if not isinstance(script_path, str) or not script_path:
+            raise ContextError("'script_path' is required and must be a string")
+        workspace = data.get("workspace_path") or DEFAULT_WORKSPACE
+        if not isinstance(workspace, str):
+            raise ContextError("'workspace_path' must be a string")
+        mappings = {}
+        for key in ("parameters", "environment", "brand"):
+            value = data.get(key) or {}
+            if not isinstance(value, dict):
+                raise ContextError(f"'{key}' must be a JSON object")
+            mappings[key] = dict(value)
+        prefix = data.get("prefix") or ""
+        if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix.rstrip("/")):
+            raise ContextError(f"'prefix' must be a URL path like /project/1/user/3: {prefix!r}")
+        port = data.get("port") or DEFAULT_PORT
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ContextError(f"'port' must be an integer between 1 and 65535: {port!r}")
+        return cls(
+            script_path=script_path,
+            workspace_path=workspace,
+            parameters=mappings["parameters"],
+            environment=mappings["environment"],
+            brand=mappings["brand"],
+            prefix=prefix.rstrip("/"),
+            port=port,
+        )
+
+
+def load_context(path: str | Path = DEFAULT_CONTEXT_FILE) -> SessionContext:
+    """Read and validate the context file at ``path``; raise ContextError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ContextError(f"cannot read the context file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContextError(f"the context file {path} is not valid JSON: {exc}") from None
+    return SessionContext.from_dict(data)

@@ -1,0 +1,117 @@
+"""The runner's entry point: read the context, run the script, exit or serve."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType, TracebackType
+
+from smrunner.app import create_app, user_routes
+from smrunner.context import DEFAULT_CONTEXT_FILE, ContextError, load_context
+from smrunner.execute import run_script
+from smrunner.serve import serve
+
+log = logging.getLogger("smrunner")
+
+EXIT_EXCEPTION = 1  # an uncaught exception, as plain Python
+EXIT_NO_SCRIPT = 2  # the script file cannot be opened, as plain Python
+EXIT_CONFIG = 78  # sysexits EX_CONFIG: the context file is missing or malformed
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal killed
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class SessionTerminated(SystemExit):
+    """Raised in the main thread on SIGTERM, so ``finally`` blocks and ``with`` exits run."""
+
+    def __init__(self) -> None:
+        super().__init__(EXIT_TERMINATED)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SessionTerminated()
+
+
+def _unbuffer_stdio() -> None:
+    """Pass every write straight through, so the manager streams output as it happens."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True, write_through=True)
+
+
+def _setup_logging() -> None:
+    """Log the runner's notes to stderr, leaving the root logger for the script to configure."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[smrunner] %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def exit_status(exc: SystemExit) -> int:
+    """Map a SystemExit to a process status the way the interpreter does."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return EXIT_EXCEPTION
+
+
+def _script_traceback(exc: BaseException) -> TracebackType | None:
+    """Drop the runner's own frames from the top of ``exc``'s traceback."""
+    tb = exc.__traceback__
+    while tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().parent == PACKAGE_DIR:
+        tb = tb.tb_next
+    return tb
+
+
+def main() -> int:
+    """Run the session described by the context file; return the process exit status."""
+    _unbuffer_stdio()
+    _setup_logging()
+    try:
+        context = load_context(os.environ.get("SM_CONTEXT_FILE", DEFAULT_CONTEXT_FILE))
+    except ContextError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    try:
+        os.chdir(context.workspace_path)
+    except OSError as exc:
+        log.warning("cannot enter the workspace %s: %s", context.workspace_path, exc.strerror)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    app = create_app(context)
+    try:
+        run_script(app, context)
+    except SessionTerminated:
+        log.info("stopped by SIGTERM")
+        return EXIT_TERMINATED
+    except SystemExit as exc:
+        return exit_status(exc)
+    except KeyboardInterrupt:
+        log.info("interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.filename == context.script_path:
+            log.error("cannot open the script %s: %s", context.script_path, exc.strerror)
+            return EXIT_NO_SCRIPT
+        traceback.print_exception(type(exc), exc, _script_traceback(exc))
+        return EXIT_EXCEPTION
+    except Exception as exc:
+        traceback.print_exception(type(exc), exc, _script_traceback(exc))
+        return EXIT_EXCEPTION
+
+    routes = user_routes(app)
+    if not routes:
+        return 0
+    log.info("interactive: %d route(s) registered: %s", len(routes), " ".join(sorted(routes)))
+    try:
+        return serve(app, context.port)
+    except SessionTerminated:
+        return 0
