@@ -22,7 +22,7 @@ def catalog(language: str) -> dict[str, str]:
     return data
 
 
-def translate(key: str, language: str, **values: Any) -> str:
+def translate(key: str, language: str, /, **values: Any) -> str:
     """The string for ``key`` in ``language``, else English, else the key itself."""
     text = catalog(language).get(key) or catalog(FALLBACK).get(key) or key
     if values:

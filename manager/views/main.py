@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from manager.extensions import db
-from manager.models import ScriptGroup
+from manager.models import LEVELS, ScriptGroup
 from manager.presenters import group_view, script_view, visible_groups, visible_scripts
 from manager.projects import active_project
 from manager.template_globals import current_language
@@ -53,4 +53,5 @@ def group(group_id: int):
         tags=tags,
         can_edit=current_user.reaches("developer"),
         can_run=current_user.reaches("operator"),
+        levels=LEVELS,
     )
