@@ -29,6 +29,7 @@ $(DATA_DIR)/.secret_key:
 	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
 
 run: setup $(DATA_DIR)/.secret_key
+	SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/.secret_key)}" $(VENV)/bin/scriptsmanager images build --if-engine
 	SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/.secret_key)}" $(VENV)/bin/scriptsmanager serve
 
 test: setup

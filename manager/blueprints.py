@@ -6,8 +6,10 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from manager.api import admin_users, auth as api_auth, catalog, i18n, meta, projects, user
+    from manager.api import admin_users, catalog, environments, i18n, meta, projects, sessions, user
+    from manager.api import auth as api_auth
     from manager.views import admin, auth, main
 
-    for module in (auth, main, admin, api_auth, admin_users, catalog, i18n, meta, projects, user):
+    for module in (auth, main, admin, api_auth, admin_users, catalog, i18n, meta, projects,
+                   sessions, environments, user):
         app.register_blueprint(module.bp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from manager.settings import ConfigError
@@ -111,6 +112,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    """Build the base and environment images that are missing, printing progress."""
+    from manager.sessions.environments import (
+        EnvPaths,
+        Environments,
+        docker_client,
+        ensure_base_image,
+        resolve_base_image,
+    )
+
+    app = _app()
+    client = docker_client()
+    if client is None:
+        print("The container engine is not reachable: no image built. Scripts cannot run until "
+              "Docker is running (see README).", file=sys.stderr)
+        return 0 if args.if_engine else 1
+    config = app.config
+    base = resolve_base_image(config["SM_BASE_IMAGE"], client, allow_pull=True)
+    envs = Environments(EnvPaths(envs_dir=Path(config["SM_CONDA_ENVS_DIR"]),
+                                 runner_dir=Path(config["SM_RUNNER_DIR"]),
+                                 wheelhouse=Path(config["SM_WHEELHOUSE_DIR"]), base_image=base),
+                        client_factory=lambda: client)
+    if args.action == "base":
+        ensure_base_image(base, client, print)
+        print(base)
+        return 0
+    names = [args.env] if args.env else envs.spec_names()
+    failed = 0
+    for name in names:
+        print(f"== environment {name}", flush=True)
+        build = envs.build(name, wait=True, echo=lambda line: print(f"   {line}", flush=True))
+        failed += build.state != "built"
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scriptsmanager", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name")
     token.set_defaults(func=cmd_create_token)
     sub.add_parser("discover", help="scan script groups now").set_defaults(func=cmd_discover)
+    images = sub.add_parser("images", help="build runner images (one per conda-envs/NAME.yml)")
+    images.add_argument("action", choices=["build", "base"])
+    images.add_argument("--env", help="only this environment")
+    images.add_argument("--if-engine", action="store_true",
+                        help="succeed with a warning when no container engine is reachable")
+    images.set_defaults(func=cmd_images)
     return parser
 
 

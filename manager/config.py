@@ -23,6 +23,10 @@ def build_config(
     for key in ("SM_DATA_DIR", "SM_LOG_DIR", "SM_BACKUP_DIR", "SM_SCRIPT_GROUPS_DIR",
                 "SM_CONDA_ENVS_DIR"):
         values[key] = str(Path(values[key]).resolve())
+    if not values.get("SM_RUNNER_DIR"):
+        values["SM_RUNNER_DIR"] = str(Path(__file__).resolve().parent.parent / "runner-image")
+    if not values.get("SM_WHEELHOUSE_DIR"):
+        values["SM_WHEELHOUSE_DIR"] = str(Path(values["SM_DATA_DIR"]) / "cache" / "wheelhouse")
     if not values.get("SQLALCHEMY_DATABASE_URI"):
         values["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{values['SM_DATA_DIR']}/scriptsmanager.db"
     values["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(values["SQLALCHEMY_DATABASE_URI"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from manager.i18n import localized
 from manager.models import Script, ScriptGroup, User
+from manager.sessions.service import is_interactive
 
 
 def visible(user: User, required_level: str) -> bool:
@@ -43,7 +44,7 @@ def script_view(script: Script, language: str, user: User) -> dict[str, Any]:
         "parameters": [localize_parameter(p, language) for p in (script.parameters or [])
                        if isinstance(p, dict)],
         "execution_timeout": script.execution_timeout,
-        "interactive": bool(meta.get("proxy_enabled", meta.get("flask_port") is not None)),
+        "interactive": is_interactive(script),
         "requires_parameters": bool(meta.get("requires_parameters", bool(script.parameters))),
         "is_active": script.is_active,
         "invalid_reason": script.invalid_reason if can_edit(user) else None,

@@ -124,6 +124,29 @@ SETTINGS: tuple[Setting, ...] = (
             "proxy_system.session_check_retries"),
     Setting("SM_EXECUTION_TIMEOUT", "SM_EXECUTION_TIMEOUT", "int", 300,
             "Default run timeout in seconds when neither group nor script sets one."),
+    Setting("SM_SESSION_BACKEND", "SM_SESSION_BACKEND", "str", "docker",
+            "Where sessions run: `docker` (this host's engine)."),
+    Setting("SM_BASE_IMAGE", "SM_BASE_IMAGE", "str", "auto",
+            "Base of the runner images. `auto`: `python:3.11-slim-bookworm` when present or "
+            "pullable, else a Debian base built with debootstrap (`scriptsmanager-base:bookworm`)."),
+    Setting("SM_RUNNER_DIR", "SM_RUNNER_DIR", "str", None,
+            "The runner's folder (Dockerfile + package); default `runner-image/` of this checkout."),
+    Setting("SM_WHEELHOUSE_DIR", "SM_WHEELHOUSE_DIR", "str", None,
+            "Where the host downloads wheels for image builds; default `<SM_DATA_DIR>/cache/wheelhouse`."),
+    Setting("SM_INSTANCE", "SM_INSTANCE", "str", "default",
+            "Name of this installation, put on its containers' labels (several may share an engine)."),
+    Setting("SM_NETWORK_PREFIX", "SM_NETWORK_PREFIX", "str", "sm-sessions",
+            "Prefix of the Docker networks sessions join."),
+    Setting("SM_DEFAULT_MEMORY", "SM_DEFAULT_MEMORY", "str", "512m",
+            "Memory limit of a session when its group sets none."),
+    Setting("SM_DEFAULT_CPUS", "SM_DEFAULT_CPUS", "float", 1.0,
+            "CPU limit of a session when its group sets none."),
+    Setting("SM_DEFAULT_PIDS", "SM_DEFAULT_PIDS", "int", 128,
+            "Process limit of a session when its group sets none."),
+    Setting("SM_DEFAULT_NETWORK", "SM_DEFAULT_NETWORK", "str", "none",
+            "Network of a session when its group sets none: none, internal or egress."),
+    Setting("SM_MONITOR_INTERVAL", "SM_MONITOR_INTERVAL", "float", 1.0,
+            "Seconds between two passes of the session monitor (state, timeouts, reaping)."),
     # Data management and backup
     Setting("SM_AUTO_BACKUP", "SM_AUTO_BACKUP", "bool", True, "Daily automatic backup.",
             "data_management.auto_backup", ("BACKUP_ENABLED",)),
@@ -236,3 +259,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: {exc}") from exc
     return values
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| variable | default | seed alias / JSON key | what |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default
+        if isinstance(default, list):
+            default = ",".join(default)
+        shown = "—" if default is None else f"`{default}`"
+        names = [f"`{alias}`" for alias in setting.aliases]
+        if setting.json_path:
+            names.append(f"`{setting.json_path}`")
+        rows.append(f"| `{setting.env}` | {shown} | {', '.join(names) or '—'} | {setting.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

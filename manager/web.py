@@ -16,6 +16,7 @@ from manager.auth.permissions import is_api_request
 from manager.config import build_config
 from manager.extensions import bootstrap, csrf, db, login_manager
 from manager.logging_setup import configure_logging
+from manager.sessions import runtime as sessions_runtime
 
 log = logging.getLogger("scriptsmanager")
 access_log = logging.getLogger("scriptsmanager.access")
@@ -45,6 +46,7 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     template_globals.init_app(app)
     blueprints.register(app)
+    sessions_runtime.init_app(app)
     if app.config.get("SM_START_BACKGROUND") and app.config["SM_WATCH_SCRIPTS"]:
         from manager.catalog_app import start_watcher
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from manager.config import normalise_database_url
+from manager.sessions.fake import FakeBackend
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "password123"
@@ -94,6 +95,9 @@ def app_config(tmp_path: Path, database_url: str, groups_dir: Path) -> dict:
         "SM_SCRIPT_GROUPS_DIR": str(groups_dir),
         "SM_CONDA_ENVS_DIR": str(REPO / "conda-envs"),
         "SM_WATCH_SCRIPTS": False,
+        # Unit tests run sessions on the in-memory FakeBackend; Docker tests bring their own.
+        "SM_BASE_IMAGE": "scriptsmanager-base:bookworm",
+        "SM_TEST_BACKEND": FakeBackend(),
     }
 
 

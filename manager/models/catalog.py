@@ -87,3 +87,5 @@ class CondaEnvironment(Base):
     image_tag: Mapped[str | None] = mapped_column(String(255))
     image_state: Mapped[str | None] = mapped_column(String(20))
     image_error: Mapped[str | None] = mapped_column(Text)
+    packages: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    spec_hash: Mapped[str | None] = mapped_column(String(64))

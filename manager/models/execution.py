@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from manager.extensions import Base
@@ -26,7 +26,11 @@ class ScriptProcess(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_ping: Mapped[datetime | None] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
-    execution_id: Mapped[int | None] = mapped_column(ForeignKey("execution_logs.id"))
+    execution_id: Mapped[int | None] = mapped_column(ForeignKey("execution_logs.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("user_projects.id"), index=True)
+    interactive: Mapped[bool] = mapped_column(default=False)
+    # Why the manager stopped it (user, timeout, idle, start_failed), decides the final state.
+    stop_reason: Mapped[str | None] = mapped_column(String(20))
     # Backend state (container id, address) so a restarted manager re-adopts the session.
     backend_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -56,4 +60,12 @@ class Execution(Base):
     log_level: Mapped[str] = mapped_column(String(10), default="INFO")
     tags: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Added for container sessions: the user/project context, how the run ended, resources.
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    interactive: Mapped[bool] = mapped_column(default=False)
+    image: Mapped[str | None] = mapped_column(String(255))
+    oom_killed: Mapped[bool] = mapped_column(default=False)
+    timed_out: Mapped[bool] = mapped_column(default=False)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

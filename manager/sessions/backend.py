@@ -1,0 +1,150 @@
+"""The session backend contract: start a container for a run, watch it, stop it, read its output.
+
+Modelled on JupyterHub's Spawner. ``DockerBackend`` implements it for one host, a Kubernetes
+backend later for the Helm deployment, and ``FakeBackend`` (in ``fake.py``) serves unit tests.
+Backend state is a plain JSON-able dict stored on the execution row, so a restarted manager
+re-adopts running sessions with ``load_state``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# Labels on every session container (and network) the manager creates.
+LABEL_MANAGED = "io.scriptsmanager.managed"
+LABEL_EXECUTION = "io.scriptsmanager.execution"
+LABEL_USER = "io.scriptsmanager.user"
+LABEL_SCRIPT = "io.scriptsmanager.script"
+LABEL_PROJECT = "io.scriptsmanager.project"
+LABEL_INSTANCE = "io.scriptsmanager.instance"  # which manager installation owns it
+
+
+class BackendError(RuntimeError):
+    """The engine refused or failed; ``message`` is fit for the user, details go to the log."""
+
+    def __init__(self, message: str, *, detail: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class ImageMissing(BackendError):
+    """The session's image is not built (or is broken)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # host path
+    target: str  # path in the container
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything needed to start one session; built by ``spec.build_spec`` (a pure function)."""
+
+    name: str  # container name, unique
+    image: str
+    execution_uuid: str
+    labels: dict[str, str]
+    mounts: tuple[Mount, ...]
+    environment: dict[str, str]
+    user: str = "10001:10001"
+    memory: str = "512m"  # Docker notation: 512m, 1g
+    cpus: float = 1.0
+    pids: int = 128
+    tmpfs_size: str = "64m"
+    network: str = "none"  # none | internal | egress
+    port: int = 8080  # where the runner serves routes inside the container
+    log_max_size: str = "10m"
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the manager reaches a session's web server."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a session ended."""
+
+    exit_code: int | None
+    oom_killed: bool = False
+    error: str | None = None  # the engine's own error (e.g. failed to start)
+
+
+@dataclass
+class Handle:
+    """A started session; ``state`` is what ``get_state`` stores and ``load_state`` reads."""
+
+    execution_uuid: str
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    stream: str  # "stdout" | "stderr"
+    text: str  # one line without its newline
+    timestamp: str | None = None  # RFC 3339 from the engine, used to resume without doubles
+
+
+class SessionBackend(ABC):
+    """Start, watch and stop session containers.
+
+    Implementations treat "already gone" (Docker 404/409) as success in ``stop``/``remove``.
+    """
+
+    @abstractmethod
+    def start(self, spec: SessionSpec) -> Handle:
+        """Create and start the session; return at once (do not wait for the web server).
+
+        Raises ImageMissing when the image is absent, BackendError on any other failure.
+        """
+
+    @abstractmethod
+    def address(self, handle: Handle) -> Target | None:
+        """Where to reach the session's port, or None when it has no address (yet/any more)."""
+
+    @abstractmethod
+    def poll(self, handle: Handle) -> ExitStatus | None:
+        """None while the session runs, else how it ended. A vanished session is
+        ``ExitStatus(None, error="gone")``."""
+
+    @abstractmethod
+    def stop(self, handle: Handle, *, now: bool = False, timeout: float = 10.0) -> None:
+        """Graceful (SIGTERM, then SIGKILL after ``timeout``) unless ``now``."""
+
+    @abstractmethod
+    def remove(self, handle: Handle) -> None:
+        """Remove what ``start`` created (container, per-session files on the engine)."""
+
+    @abstractmethod
+    def logs(self, handle: Handle, *, since: str | None = None,
+             follow: bool = False) -> Iterator[LogLine]:
+        """The session's output in order, stdout and stderr apart; from ``since`` (a timestamp
+        of a line already seen, exclusive) when given; ``follow`` keeps going until it exits."""
+
+    @abstractmethod
+    def stats(self, handle: Handle) -> dict[str, Any]:
+        """Resource use now (memory bytes, peak when known); {} when unknown."""
+
+    @abstractmethod
+    def list_sessions(self) -> list[Handle]:
+        """Every session container of this installation, running or not (for re-adoption)."""
+
+    def get_state(self, handle: Handle) -> dict[str, Any]:
+        return dict(handle.state)
+
+    def load_state(self, execution_uuid: str, state: dict[str, Any]) -> Handle:
+        return Handle(execution_uuid=execution_uuid, state=dict(state))
+
+    def ping(self) -> dict[str, Any]:
+        """Engine status for /health; never raises."""
+        return {"status": "unknown"}

@@ -1,0 +1,458 @@
+"""``DockerBackend``: each session is one hardened container on the local Docker engine.
+
+Hardening does not depend on the spec or the group: every container runs as uid 10001 with all
+capabilities dropped, no-new-privileges, a read-only root filesystem, a small noexec ``/tmp``, an
+init process, pids/memory/CPU limits (no swap), a capped log, a private IPC namespace, no published
+port and no Docker socket. Containers are not auto-removed: the reaper reads the exit status and
+the output first, then calls ``remove``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import struct
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.types import LogConfig
+from docker.types import Mount as DockerMount
+
+from manager.sessions.backend import (
+    LABEL_EXECUTION,
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    BackendError,
+    ExitStatus,
+    Handle,
+    ImageMissing,
+    LogLine,
+    SessionBackend,
+    SessionSpec,
+    Target,
+)
+from manager.sessions.network import (
+    DEFAULT_BRIDGE_PREFIX,
+    DEFAULT_PREFIX,
+    NetworkStatus,
+    ensure_networks,
+)
+
+log = logging.getLogger(__name__)
+
+RUNNER_UID = 10001
+LABEL_PORT = "io.scriptsmanager.port"
+# Sessions are the first thing the host's OOM killer should pick, never the manager or database.
+OOM_SCORE_ADJ = 500
+NETWORK_RECHECK_SECONDS = 60.0  # re-assert the networks and firewall rule at most this often
+_ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+_RUNNING = {"running", "paused", "restarting"}
+
+
+def _engine_unreachable(exc: Exception) -> BackendError:
+    message = "The container engine is not reachable; try again shortly."
+    return BackendError(message, detail=str(exc))
+
+
+def _is_conflict(exc: docker.errors.APIError) -> bool:
+    return exc.status_code == 409
+
+
+def _check_user(user: str) -> str:
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or not gid.isdigit() or int(uid) == 0 or int(gid) == 0:
+        raise BackendError("The session could not be started.", detail=f"refusing user {user!r}")
+    return user
+
+
+# --------------------------------------------------------------------------- log frames
+
+_STREAMS = {1: "stdout", 2: "stderr"}
+
+
+def parse_timestamp(stamp: str) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 timestamp (the engine's ``...123456789Z``).
+
+    Raises ValueError when ``stamp`` is not one. Python's datetime stops at microseconds, and two
+    lines of one session are often less than a microsecond apart: hence integers.
+    """
+    whole, dot, rest = stamp.strip().partition(".")
+    digits = ""
+    if dot:  # split "123456789Z" into the fraction and the zone
+        count = len(rest) - len(rest.lstrip("0123456789"))
+        digits, whole = rest[:count], whole + rest[count:]
+    seconds = int(datetime.fromisoformat(whole).timestamp())
+    return seconds * 1_000_000_000 + int(digits[:9].ljust(9, "0") or "0")
+
+
+def _read_exactly(raw: Any, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = raw.read(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_frames(raw: Any) -> Iterator[LogLine]:
+    """Turn the engine's multiplexed log stream (``timestamps=1``) into LogLines, in order.
+
+    Each frame is ``[stream, 0, 0, 0, size (4 bytes)]`` then ``<timestamp> <text>``. The engine
+    splits lines over 16 KiB into several frames, only the last ending in a newline: those are
+    joined, and the line keeps the last part's timestamp so resuming after it skips every part.
+    """
+    pending: dict[str, bytes] = {}
+    last_stamp: dict[str, str] = {}
+    while True:
+        header = _read_exactly(raw, 8)
+        if len(header) < 8:
+            break
+        kind, size = struct.unpack(">BxxxL", header)
+        payload = _read_exactly(raw, size)
+        stream = _STREAMS.get(kind)
+        if stream is None:
+            continue
+        stamp, _, text = payload.partition(b" ")
+        last_stamp[stream] = stamp.decode("ascii", errors="replace")
+        data = pending.pop(stream, b"") + text
+        if not data.endswith(b"\n"):
+            pending[stream] = data
+            continue
+        for line in data[:-1].split(b"\n"):
+            yield LogLine(stream, line.decode("utf-8", errors="replace"), last_stamp[stream])
+    for stream, data in pending.items():  # a last line without a newline
+        yield LogLine(stream, data.decode("utf-8", errors="replace"), last_stamp[stream])
+
+
+def container_options(spec: SessionSpec, network: str | None) -> dict[str, Any]:
+    """The ``containers.create`` arguments for ``spec`` (pure; ``network`` None: no network)."""
+    mounts = [
+        DockerMount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+        for m in spec.mounts
+    ]
+    options: dict[str, Any] = {
+        "name": spec.name,
+        "labels": {**spec.labels, LABEL_PORT: str(spec.port)},
+        "environment": dict(spec.environment),
+        "mounts": mounts,
+        "user": _check_user(spec.user),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        # noexec: nothing downloaded or written at run time can be executed directly.
+        "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={spec.tmpfs_size}"},
+        "init": True,  # forwards SIGTERM to the runner and reaps zombies
+        "pids_limit": spec.pids,
+        "mem_limit": spec.memory,
+        "memswap_limit": spec.memory,  # equal: no swap
+        "nano_cpus": int(round(spec.cpus * 1e9)),
+        "oom_score_adj": OOM_SCORE_ADJ,
+        "log_config": LogConfig(
+            type="json-file", config={"max-size": spec.log_max_size, "max-file": "1"}
+        ),
+        "ipc_mode": "private",
+        # The private /dev/shm is a tmpfs like /tmp (noexec by default): give it the same cap.
+        "shm_size": spec.tmpfs_size,
+        "privileged": False,
+        "auto_remove": False,
+        "stop_signal": "SIGTERM",
+        "hostname": "session",
+    }
+    if spec.command:
+        options["command"] = list(spec.command)
+    if network is None:
+        options["network_mode"] = "none"
+    else:
+        options["network"] = network
+    return options
+
+
+def prepare_workspace(path: str | Path) -> Path:
+    """Create a session workspace folder that the runner's uid (10001) can write.
+
+    As root: owned by 10001:10001, mode 0770. Otherwise the folder cannot be given away, so it is
+    made world-writable (0777) and a warning says so: run the manager as root (or as uid 10001)
+    to keep other local users out of workspaces.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(folder, RUNNER_UID, RUNNER_UID)
+        folder.chmod(0o770)
+    elif os.geteuid() != RUNNER_UID:
+        folder.chmod(0o777)
+        log.warning(
+            "workspace %s made world-writable (0777) so sessions (uid %d) can write it;"
+            " run the manager as root to restrict it to that uid",
+            folder,
+            RUNNER_UID,
+        )
+    return folder
+
+
+def write_context_file(path: str | Path, document: dict[str, Any]) -> Path:
+    """Write the runner's context JSON where the session can read it but not change it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document), encoding="utf-8")
+    if os.geteuid() == 0:
+        os.chown(target, 0, RUNNER_UID)
+        target.chmod(0o640)  # readable by the session's group only
+    else:
+        target.chmod(0o644)
+    return target
+
+
+class DockerBackend(SessionBackend):
+    """Sessions as containers on the local Docker engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        instance: str = "default",
+        network_prefix: str = DEFAULT_PREFIX,
+        bridge_prefix: str = DEFAULT_BRIDGE_PREFIX,
+    ) -> None:
+        self._client = client
+        self.instance = instance
+        self.network_prefix = network_prefix
+        self.bridge_prefix = bridge_prefix
+        self._networks: NetworkStatus | None = None
+        self._networks_checked = 0.0
+
+    @property
+    def client(self) -> Any:
+        """The Docker client, connected on first use."""
+        if self._client is None:
+            try:
+                self._client = docker.from_env()
+            except _ENGINE_ERRORS as exc:
+                raise _engine_unreachable(exc) from exc
+        return self._client
+
+    def network_status(self) -> NetworkStatus:
+        """Ensure the session networks and host firewall rule (re-checked once a minute)."""
+        now = time.monotonic()
+        if self._networks is None or now - self._networks_checked > NETWORK_RECHECK_SECONDS:
+            try:
+                self._networks = ensure_networks(
+                    self.client, self.network_prefix, self.bridge_prefix
+                )
+            except _ENGINE_ERRORS as exc:
+                raise _engine_unreachable(exc) from exc
+            self._networks_checked = now
+        return self._networks
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, spec: SessionSpec) -> Handle:
+        network = None if spec.network == "none" else self.network_status().networks[spec.network]
+        options = container_options(spec, network)
+        try:
+            container = self.client.containers.create(spec.image, **options)
+        except docker.errors.ImageNotFound as exc:
+            raise ImageMissing(
+                f"The image {spec.image} is not built; an admin can build it under"
+                " Admin → Environments.",
+                detail=str(exc),
+            ) from exc
+        except docker.errors.APIError as exc:
+            message = (
+                "A session for this run already exists."
+                if _is_conflict(exc)
+                else "The session could not be created."
+            )
+            raise BackendError(message, detail=str(exc.explanation or exc)) from exc
+        except _ENGINE_ERRORS as exc:
+            raise _engine_unreachable(exc) from exc
+        try:
+            container.start()
+        except _ENGINE_ERRORS as exc:
+            self._remove_quietly(container)
+            detail = getattr(exc, "explanation", None) or str(exc)
+            raise BackendError("The session could not be started.", detail=detail) from exc
+        log.info("started %s (%s) for execution %s", spec.name, spec.image, spec.execution_uuid)
+        state = {"container_id": container.id, "name": spec.name, "network": network,
+                 "port": spec.port}  # fmt: skip
+        return Handle(execution_uuid=spec.execution_uuid, state=state)
+
+    def _container(self, handle: Handle) -> Any:
+        """The container of ``handle``; raises docker.errors.NotFound, BackendError."""
+        ref = handle.state.get("container_id") or handle.state.get("name")
+        if not ref:
+            raise docker.errors.NotFound(f"no container recorded for {handle.execution_uuid}")
+        try:
+            return self.client.containers.get(ref)
+        except docker.errors.NotFound:
+            raise
+        except _ENGINE_ERRORS as exc:
+            raise _engine_unreachable(exc) from exc
+
+    def address(self, handle: Handle) -> Target | None:
+        try:
+            container = self._container(handle)
+        except docker.errors.NotFound:
+            return None
+        if container.attrs["State"]["Status"] != "running":
+            return None
+        networks = container.attrs["NetworkSettings"].get("Networks") or {}
+        wanted = handle.state.get("network")
+        candidates = [networks[wanted]] if wanted in networks else list(networks.values())
+        for settings in candidates:
+            if settings.get("IPAddress"):
+                return Target(settings["IPAddress"], int(handle.state.get("port") or 8080))
+        return None
+
+    def poll(self, handle: Handle) -> ExitStatus | None:
+        try:
+            container = self._container(handle)
+        except docker.errors.NotFound:
+            return ExitStatus(None, error="gone")
+        state = container.attrs["State"]
+        if state["Status"] in _RUNNING:
+            return None
+        if state["Status"] == "created":
+            # start() failed or the manager died between create and start: it never ran.
+            return ExitStatus(None, error=state.get("Error") or "never started")
+        return ExitStatus(
+            exit_code=state.get("ExitCode"),
+            oom_killed=bool(state.get("OOMKilled")),
+            error=state.get("Error") or None,
+        )
+
+    def stop(self, handle: Handle, *, now: bool = False, timeout: float = 10.0) -> None:
+        try:
+            container = self._container(handle)
+            if now:
+                container.kill()
+            else:
+                # The engine takes whole seconds.
+                container.stop(timeout=max(0, math.ceil(timeout)))
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if not _is_conflict(exc):  # 409: not running any more
+                raise BackendError("The session could not be stopped.", detail=str(exc)) from exc
+        except _ENGINE_ERRORS as exc:
+            raise _engine_unreachable(exc) from exc
+
+    def remove(self, handle: Handle) -> None:
+        try:
+            self._container(handle).remove(force=True, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if not _is_conflict(exc):  # 409: removal already in progress
+                raise BackendError("The session could not be removed.", detail=str(exc)) from exc
+        except _ENGINE_ERRORS as exc:
+            raise _engine_unreachable(exc) from exc
+
+    def _remove_quietly(self, container: Any) -> None:
+        try:
+            container.remove(force=True, v=True)
+        except _ENGINE_ERRORS as exc:
+            log.warning("could not remove the failed container %s: %s", container.name, exc)
+
+    # ------------------------------------------------------------------ output and state
+
+    def logs(
+        self, handle: Handle, *, since: str | None = None, follow: bool = False
+    ) -> Iterator[LogLine]:
+        """Engine log lines with their timestamps; ``since`` is exclusive (nanosecond precise)."""
+        try:
+            container = self._container(handle)
+        except docker.errors.NotFound:
+            return iter(())
+        return self._log_lines(container.id, since, follow)
+
+    def _log_lines(self, container_id: str, since: str | None, follow: bool) -> Iterator[LogLine]:
+        api = self.client.api
+        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1,
+                                  "follow": int(follow), "tail": "all"}  # fmt: skip
+        after = parse_timestamp(since) if since else None
+        if after is not None:
+            # The engine filters by whole seconds here (inclusive); the rest is filtered below.
+            params["since"] = max(1, after // 1_000_000_000)
+        # The SDK's logs() drops which stream a frame came from; read the multiplexed frames.
+        url = api._url("/containers/{0}/logs", container_id)
+        try:
+            response = api._get(url, params=params, stream=True)
+            api._raise_for_status(response)
+        except docker.errors.NotFound:
+            return
+        except _ENGINE_ERRORS as exc:
+            raise _engine_unreachable(exc) from exc
+        if follow:  # a quiet session must not time the stream out
+            api._disable_socket_timeout(api._get_raw_response_socket(response))
+        try:
+            for line in read_frames(response.raw):
+                if after is None or parse_timestamp(line.timestamp or "") > after:
+                    yield line
+        finally:
+            response.close()
+
+    def stats(self, handle: Handle) -> dict[str, Any]:
+        try:
+            raw = self._container(handle).stats(stream=False, one_shot=True)
+        except (docker.errors.NotFound, BackendError):
+            return {}
+        except _ENGINE_ERRORS:
+            return {}
+        memory = raw.get("memory_stats") or {}
+        result: dict[str, Any] = {}
+        if "usage" in memory:
+            result["memory_bytes"] = memory["usage"]
+        if "max_usage" in memory:  # cgroup v1 only
+            result["memory_peak_bytes"] = memory["max_usage"]
+        if "limit" in memory:
+            result["memory_limit_bytes"] = memory["limit"]
+        pids = (raw.get("pids_stats") or {}).get("current")
+        if pids is not None:
+            result["pids"] = pids
+        return result
+
+    def list_sessions(self) -> list[Handle]:
+        filters = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
+        try:
+            containers = self.client.containers.list(all=True, filters=filters)
+        except _ENGINE_ERRORS as exc:
+            raise _engine_unreachable(exc) from exc
+        handles = []
+        for container in containers:
+            labels = container.labels
+            network = container.attrs["HostConfig"].get("NetworkMode")
+            state = {"container_id": container.id, "name": container.name,
+                     "network": None if network in (None, "none") else network,
+                     "port": int(labels.get(LABEL_PORT, 8080))}  # fmt: skip
+            handles.append(Handle(execution_uuid=labels.get(LABEL_EXECUTION, ""), state=state))
+        return handles
+
+    def ping(self) -> dict[str, Any]:
+        try:
+            version = self.client.version()
+        except (BackendError, *_ENGINE_ERRORS) as exc:
+            return {"status": "error", "error": str(exc)}
+        result: dict[str, Any] = {
+            "status": "ok",
+            "version": version.get("Version"),
+            "api_version": version.get("ApiVersion"),
+        }
+        try:
+            networks = self.network_status()
+        except BackendError as exc:
+            result.update(status="error", error=exc.message, isolation="unknown")
+            return result
+        result["isolation"] = networks.isolation
+        if networks.warnings:
+            result["warnings"] = list(networks.warnings)
+        return result

@@ -1,0 +1,288 @@
+"""Watch live sessions: readiness, exits, run and idle timeouts, reaping, re-adoption.
+
+``tick`` is one pass and is what tests call; ``SessionMonitor.start`` repeats it in the
+background of the serving process. State lives in the database and the engine, never only in
+memory, so a manager killed and restarted picks up where it was.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from manager.models import Execution, Script, ScriptProcess, User, utcnow
+from manager.sessions.backend import BackendError, ExitStatus, Handle
+from manager.sessions.service import LIVE_STATES, SessionService, append_debug
+
+log = logging.getLogger("scriptsmanager")
+
+START_DEADLINE = 60  # seconds an interactive session may take to answer its health check
+OUTPUT_CAP = 2 * 1024 * 1024  # bytes of stdout/stderr kept on the row when collected at exit
+
+
+class Activity:
+    """Last proxied request per session, in memory; flushed to ``last_ping`` by the monitor."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def touch(self, execution_uuid: str) -> None:
+        self._seen[execution_uuid] = time.time()
+
+    def pop_all(self) -> dict[str, float]:
+        with self._lock:
+            seen, self._seen = self._seen, {}
+        return seen
+
+
+def final_state(process: ScriptProcess, status: ExitStatus) -> str:
+    if process.stop_reason == "user":
+        return "terminated"
+    if process.stop_reason in ("timeout", "idle"):
+        return "timed_out"
+    if status.oom_killed:
+        return "killed"
+    if status.error == "gone":
+        return "lost"
+    if process.stop_reason == "start_timeout":
+        return "failed"
+    return "completed" if status.exit_code == 0 else "failed"
+
+
+def health_ok(host: str, port: int, timeout: float = 0.5) -> bool:
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", "/_sm/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+class Monitor:
+    """One pass over the live sessions; see the module docstring."""
+
+    def __init__(self, service: SessionService, activity: Activity,
+                 clock: Callable[[], datetime] = utcnow,
+                 health_check: Callable[[str, int], bool] = health_ok):
+        self.health_check = health_check
+        self.service = service
+        self.backend = service.backend
+        self.activity = activity
+        self.clock = clock
+        self._last_snapshot: str | None = None
+
+    def tick(self, db: Session) -> None:
+        self._flush_activity(db)
+        for process in self.service.live_processes(db):
+            try:
+                self._check(db, process)
+            except BackendError as exc:
+                log.warning("monitor: session %s: %s %s", process.id, exc.message, exc.detail)
+            db.commit()
+        self._reap_orphans(db)
+        self._write_snapshot(db)
+
+    # ------------------------------------------------------------- per session
+
+    def _handle(self, db: Session, process: ScriptProcess) -> tuple[Handle, Execution | None]:
+        execution = db.get(Execution, process.execution_id) if process.execution_id else None
+        uuid = execution.execution_uuid if execution else f"process-{process.id}"
+        return self.backend.load_state(uuid, process.backend_state or {}), execution
+
+    def _check(self, db: Session, process: ScriptProcess) -> None:
+        handle, execution = self._handle(db, process)
+        if execution is None:
+            process.status = "ended"
+            return
+        status = self.backend.poll(handle)
+        if status is not None:
+            self.finish(db, process, execution, handle, status)
+            return
+        now = self.clock()
+        age = (now - process.started_at).total_seconds()
+        if process.status == "starting":
+            target = self.backend.address(handle)
+            if target is not None and self.health_check(target.host, target.port):
+                process.status = execution.status = "running"
+                process.backend_state = {**(process.backend_state or {}),
+                                         "address": [target.host, target.port]}
+                append_debug(execution, f"ready after {age:.2f} s")
+            elif age > START_DEADLINE:
+                append_debug(execution, f"did not answer within {START_DEADLINE} s; stopping")
+                self.service.stop(db, process, reason="start_timeout", now=True)
+            return
+        if process.status == "stopping":
+            return
+        run_timeout = int((execution.limits or {}).get("run_timeout") or 0)
+        if run_timeout and age > run_timeout:
+            append_debug(execution, f"run timeout of {run_timeout} s reached; stopping")
+            execution.timed_out = True
+            self.service.stop(db, process, reason="timeout", timeout=3)
+            return
+        idle_timeout = int((execution.limits or {}).get("idle_timeout") or 0)
+        last = process.last_ping or process.started_at
+        if process.interactive and idle_timeout and (now - last).total_seconds() > idle_timeout:
+            append_debug(execution, f"idle for more than {idle_timeout} s; stopping")
+            execution.timed_out = True
+            self.service.stop(db, process, reason="idle", timeout=3)
+
+    def finish(self, db: Session, process: ScriptProcess, execution: Execution, handle: Handle,
+               status: ExitStatus) -> None:
+        """Record how a session ended, keep its output, remove its container."""
+        now = self.clock()
+        state = final_state(process, status)
+        if status.error and status.error != "gone":
+            append_debug(execution, f"engine error: {status.error}")
+        if status.error != "gone":
+            self._collect_output(execution, handle)
+        execution.status = state
+        execution.exit_code = status.exit_code
+        execution.oom_killed = bool(status.oom_killed)
+        execution.end_time = now
+        execution.duration_seconds = max(0, int((now - execution.start_time).total_seconds()))
+        if status.oom_killed:
+            append_debug(execution, f"killed: out of memory (limit {execution.limits.get('memory')})")
+        append_debug(execution, f"ended: {state}, exit code {status.exit_code}, "
+                                f"{execution.duration_seconds} s")
+        process.status = "ended"
+        process.ended_at = now
+        try:
+            self.backend.remove(handle)
+        except BackendError as exc:
+            log.warning("removing %s: %s", handle.execution_uuid, exc.message)
+        self.service.remove_session_dir(execution.execution_uuid)
+
+    def _collect_output(self, execution: Execution, handle: Handle) -> None:
+        if execution.output or execution.error_output:
+            return  # a log pump already stored it
+        out: list[str] = []
+        err: list[str] = []
+        size = 0
+        try:
+            for line in self.backend.logs(handle):
+                size += len(line.text) + 1
+                if size > OUTPUT_CAP:
+                    err.append(f"[output truncated at {OUTPUT_CAP} bytes]")
+                    break
+                (out if line.stream == "stdout" else err).append(line.text)
+        except BackendError as exc:
+            append_debug(execution, f"could not read output: {exc.message}")
+        execution.output = "\n".join(out) + ("\n" if out else "")
+        execution.error_output = (execution.error_output or "") + "\n".join(err) + (
+            "\n" if err else "")
+
+    # ------------------------------------------------------------- housekeeping
+
+    def _flush_activity(self, db: Session) -> None:
+        seen = self.activity.pop_all()
+        if not seen:
+            return
+        rows = db.execute(select(ScriptProcess, Execution.execution_uuid).join(
+            Execution, Execution.id == ScriptProcess.execution_id).where(
+            Execution.execution_uuid.in_(list(seen)), ScriptProcess.status.in_(LIVE_STATES)))
+        for process, uuid in rows:
+            moment = datetime.fromtimestamp(seen[uuid], UTC).replace(tzinfo=None)
+            if process.last_ping is None or moment > process.last_ping:
+                process.last_ping = moment
+        db.commit()
+
+    def _reap_orphans(self, db: Session) -> None:
+        """Remove containers of this installation whose execution is not live in the database."""
+        try:
+            handles = self.backend.list_sessions()
+        except BackendError as exc:
+            log.warning("listing sessions: %s", exc.message)
+            return
+        if not handles:
+            return
+        live = {uuid for (uuid,) in db.execute(
+            select(Execution.execution_uuid).join(
+                ScriptProcess, ScriptProcess.execution_id == Execution.id).where(
+                ScriptProcess.status.in_(LIVE_STATES)))}
+        for handle in handles:
+            if handle.execution_uuid in live:
+                continue
+            # Created just now by a request whose row is not committed yet? Leave it a moment.
+            created = handle.state.get("created")
+            if isinstance(created, (int, float)) and time.time() - created < 30:
+                continue
+            log.info("removing orphan session container %s", handle.execution_uuid)
+            try:
+                self.backend.stop(handle, now=True)
+                self.backend.remove(handle)
+            except BackendError as exc:
+                log.warning("orphan %s: %s", handle.execution_uuid, exc.message)
+
+    def _write_snapshot(self, db: Session) -> None:
+        """``data/system/active_sessions.json`` for operators who look at the disk."""
+        rows = db.execute(
+            select(ScriptProcess, Execution, User.username, Script.filename)
+            .join(Execution, Execution.id == ScriptProcess.execution_id)
+            .join(User, User.id == ScriptProcess.user_id)
+            .join(Script, Script.id == ScriptProcess.script_id)
+            .where(ScriptProcess.status.in_(LIVE_STATES))
+            .order_by(ScriptProcess.id)
+        ).all()
+        sessions = [{
+            "execution_id": execution.execution_uuid, "status": process.status,
+            "user": username, "script": filename, "script_id": process.script_id,
+            "project_id": process.project_id, "interactive": process.interactive,
+            "proxy_url": execution.proxy_url,
+            "started_at": process.started_at.isoformat(),
+            "last_activity": (process.last_ping or process.started_at).isoformat(),
+        } for process, execution, username, filename in rows]
+        text = json.dumps({"sessions": sessions}, indent=2)
+        if text == self._last_snapshot:
+            return
+        path = self.service.config.data_dir / "system" / "active_sessions.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        self._last_snapshot = text
+
+
+class SessionMonitor:
+    """Run ``Monitor.tick`` every ``interval`` seconds inside an app context."""
+
+    def __init__(self, app: Any, monitor: Monitor, interval: float):
+        self.app = app
+        self.monitor = monitor
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sm-session-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from manager.extensions import db
+
+        while not self._stop.is_set():
+            with self.app.app_context():
+                try:
+                    self.monitor.tick(db.session)
+                except Exception:  # the monitor must outlive any one bad pass
+                    log.exception("session monitor pass failed")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+            self._stop.wait(self.interval)
+
+

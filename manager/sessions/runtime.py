@@ -1,0 +1,68 @@
+"""Wire the session machinery into the app: backend, service, monitor, proxy resolver."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+
+from manager.sessions.backend import SessionBackend
+from manager.sessions.environments import Environments, EnvPaths, docker_client, resolve_base_image
+from manager.sessions.monitor import Activity, Monitor, SessionMonitor
+from manager.sessions.resolver import SessionResolver
+from manager.sessions.service import SessionConfig, SessionService
+
+log = logging.getLogger("scriptsmanager")
+
+
+@dataclass
+class Runtime:
+    backend: SessionBackend
+    service: SessionService
+    activity: Activity
+    monitor: Monitor
+    environments: Environments
+    background: SessionMonitor | None = None
+
+
+def make_backend(app: Flask) -> SessionBackend:
+    kind = app.config["SM_SESSION_BACKEND"]
+    if kind == "docker":
+        from manager.sessions.docker import DockerBackend
+
+        return DockerBackend(instance=app.config["SM_INSTANCE"],
+                             network_prefix=app.config["SM_NETWORK_PREFIX"])
+    raise ValueError(f"SM_SESSION_BACKEND={kind!r} is not known (use docker)")
+
+
+def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
+    """Attach the runtime; ``backend`` (tests) replaces the configured one."""
+    if not app.config.get("SM_RESOLVED_BASE_IMAGE"):
+        setting = app.config["SM_BASE_IMAGE"]
+        client = docker_client() if setting == "auto" else None
+        app.config["SM_RESOLVED_BASE_IMAGE"] = resolve_base_image(setting, client)
+    config = SessionConfig.from_app_config(app.config)
+    chosen = backend if backend is not None else app.config.get("SM_TEST_BACKEND")
+    if chosen is None:
+        chosen = make_backend(app)
+    service = SessionService(chosen, config)
+    activity = Activity()
+    environments = Environments(EnvPaths(
+        envs_dir=config.envs_dir, runner_dir=config.runner_dir,
+        wheelhouse=Path(app.config["SM_WHEELHOUSE_DIR"]), base_image=config.base_image))
+    runtime = Runtime(chosen, service, activity, Monitor(service, activity), environments)
+    app.extensions["sm_sessions"] = runtime
+    app.extensions["sm_proxy_resolver"] = SessionResolver(app, activity, config.admin_inspect)
+    if app.config.get("SM_START_BACKGROUND"):
+        runtime.background = SessionMonitor(app, runtime.monitor,
+                                            app.config["SM_MONITOR_INTERVAL"])
+        runtime.background.start()
+    return runtime
+
+
+def runtime() -> Runtime:
+    found: Any = current_app.extensions["sm_sessions"]
+    return found

@@ -1,0 +1,407 @@
+"""Start and stop sessions: checks, quotas, the execution record, the container.
+
+The request side of the lifecycle. ``monitor.py`` watches what this starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from manager.catalog.discovery import is_runnable
+from manager.catalog.schema import mask_secrets, validate_parameter_values
+from manager.models import Execution, Script, ScriptProcess, User, UserProject, utcnow
+from manager.projects import active_project, workspace_path
+from manager.sessions.backend import BackendError, ImageMissing, SessionBackend
+from manager.sessions.images import env_image_tag
+from manager.sessions.limits import Limits, merge
+from manager.sessions.spec import build_spec, context_document
+
+log = logging.getLogger("scriptsmanager")
+
+LIVE_STATES = ("starting", "running", "stopping")
+FINAL_STATES = ("completed", "failed", "terminated", "timed_out", "killed", "lost")
+ROUTE_RE = re.compile(r"@app\.(route|get|post|put|patch|delete)\(|app\.add_url_rule\(")
+
+
+class SessionError(Exception):
+    """A run cannot start; ``status`` is the HTTP status, ``message`` is for the user."""
+
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """The settings the lifecycle needs, read once from the app's configuration."""
+
+    data_dir: Path
+    groups_dir: Path
+    envs_dir: Path
+    runner_dir: Path
+    base_image: str
+    instance: str
+    max_concurrent: int
+    max_per_user: int
+    default_limits: Limits
+    default_run_timeout: int
+    idle_timeout: int
+    default_project: str
+    admin_inspect: bool
+    brand: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_app_config(cls, config: Any) -> SessionConfig:
+        return cls(
+            data_dir=Path(config["SM_DATA_DIR"]),
+            groups_dir=Path(config["SM_SCRIPT_GROUPS_DIR"]),
+            envs_dir=Path(config["SM_CONDA_ENVS_DIR"]),
+            runner_dir=Path(config["SM_RUNNER_DIR"]),
+            base_image=config.get("SM_RESOLVED_BASE_IMAGE") or config["SM_BASE_IMAGE"],
+            instance=config["SM_INSTANCE"],
+            max_concurrent=config["SM_MAX_CONCURRENT_SESSIONS"],
+            max_per_user=config["SM_MAX_SESSIONS_PER_USER"],
+            default_limits=Limits(
+                memory=config["SM_DEFAULT_MEMORY"],
+                cpus=config["SM_DEFAULT_CPUS"],
+                pids=config["SM_DEFAULT_PIDS"],
+                network=config["SM_DEFAULT_NETWORK"],
+                idle_timeout=config["SM_SESSION_TIMEOUT"],
+                max_sessions_per_user=config["SM_MAX_SESSIONS_PER_USER"],
+            ),
+            default_run_timeout=config["SM_EXECUTION_TIMEOUT"],
+            idle_timeout=config["SM_SESSION_TIMEOUT"],
+            default_project=config["SM_DEFAULT_PROJECT_NAME"],
+            admin_inspect=config["SM_ADMIN_CAN_ACCESS_ALL_DATA"],
+            brand={"name": config["SM_BRAND_NAME"], "logo": "/brand/logo"},
+        )
+
+
+@dataclass
+class Started:
+    execution: Execution
+    process: ScriptProcess | None
+    reused: bool = False
+
+
+def proxy_prefix(project_id: int, script_id: int, user_id: int) -> str:
+    return f"/project/{project_id}/script/{script_id}/user/{user_id}"
+
+
+def is_interactive(script: Script, groups_dir: Path | None = None) -> bool:
+    """A script that registers routes serves a web interface, unless ``proxy_enabled`` is false.
+
+    Discovery records whether the code registers routes; without that, read the source.
+    """
+    meta = script.metadata_json or {}
+    if meta.get("proxy_enabled") is False:
+        return False
+    if "registers_routes" in meta or groups_dir is None:
+        return bool(meta.get("registers_routes"))
+    path = groups_dir / script.group.directory_path / script.filename
+    try:
+        return bool(ROUTE_RE.search(path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return False
+
+
+def run_timeout(script: Script, limits: Limits, default: int, interactive: bool) -> int:
+    """The script's own timeout, capped by the group's; the global default when neither is set."""
+    own = script.execution_timeout
+    group_default = (script.group.metadata_json or {}).get("execution_timeout")
+    cap = limits.run_timeout
+    if interactive:
+        # An interactive session lives until stopped or idle; only an admin cap bounds it.
+        return cap or 8 * 3600
+    chosen = own or group_default or default
+    return min(chosen, cap) if cap else int(chosen)
+
+
+def effective_limits(defaults: Limits, group: Any) -> Limits:
+    """The installation's defaults under the group's limits (metadata.json + admin edits)."""
+    group_limits = (group.metadata_json or {}).get("limits") or {}
+    try:
+        return merge(defaults, group_limits)
+    except ValueError as exc:
+        raise SessionError(409, f"The group's limits are not valid: {exc}") from exc
+
+
+def prepare_workspace(path: Path) -> None:
+    """Create the project folder, writable by the runner's uid (10001) inside the container."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chown(path, 10001, 10001)
+    except PermissionError:
+        # Not root: let the runner's uid write through the group/other bits instead.
+        log.warning("cannot chown %s to uid 10001; making it world-writable", path)
+        os.chmod(path, 0o777)
+
+
+def append_debug(execution: Execution, message: str) -> None:
+    stamp = utcnow().isoformat(timespec="milliseconds")
+    execution.debug_output = (execution.debug_output or "") + f"[{stamp}] {message}\n"
+
+
+class SessionService:
+    """Start, reuse and stop sessions; shared by the API, the proxy resolver and the monitor."""
+
+    def __init__(self, backend: SessionBackend, config: SessionConfig):
+        self.backend = backend
+        self.config = config
+        # Quota checks and the row that makes a session count must not interleave.
+        self._start_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- queries
+
+    def live_processes(self, db: Session, user: User | None = None) -> list[ScriptProcess]:
+        query = select(ScriptProcess).where(ScriptProcess.status.in_(LIVE_STATES))
+        if user is not None:
+            query = query.where(ScriptProcess.user_id == user.id)
+        return list(db.execute(query.order_by(ScriptProcess.id)).scalars())
+
+    def find_interactive(self, db: Session, user_id: int, script_id: int,
+                         project_id: int) -> ScriptProcess | None:
+        return db.execute(
+            select(ScriptProcess).where(
+                ScriptProcess.user_id == user_id, ScriptProcess.script_id == script_id,
+                ScriptProcess.project_id == project_id, ScriptProcess.interactive.is_(True),
+                ScriptProcess.status.in_(LIVE_STATES),
+            ).order_by(ScriptProcess.id.desc())
+        ).scalars().first()
+
+    def process_for(self, db: Session, execution: Execution) -> ScriptProcess | None:
+        return db.execute(
+            select(ScriptProcess).where(ScriptProcess.execution_id == execution.id)
+        ).scalars().first()
+
+    # ---------------------------------------------------------------- start
+
+    def project_for(self, db: Session, user: User, project_id: Any) -> UserProject:
+        if project_id in (None, ""):
+            project = active_project(db, user, self.config.default_project)
+            assert project is not None
+            return project
+        try:
+            project = db.get(UserProject, int(project_id))
+        except (TypeError, ValueError):
+            project = None
+        if project is None or project.user_id != user.id:
+            raise SessionError(404, f"You have no project with id {project_id}.")
+        return project
+
+    def execute(self, db: Session, user: User, script: Script, raw_parameters: Any,
+                project_id: Any = None) -> Started:
+        """Validate and start a run (or reuse the user's live interactive session).
+
+        Raises SessionError with the HTTP status and a message naming what is wrong.
+        """
+        if not user.reaches("operator"):
+            raise SessionError(403, "Viewers can read logs and documentation but cannot run "
+                                    "scripts.")
+        if not user.reaches(script.required_level):
+            raise SessionError(403, f"This script needs the {script.required_level} level.")
+        if not is_runnable(script):
+            reason = script.invalid_reason or script.group.invalid_reason or "it is inactive"
+            raise SessionError(409, f"This script cannot run: {reason}")
+        if raw_parameters is None:
+            raw_parameters = {}
+        if not isinstance(raw_parameters, dict):
+            raise SessionError(400, "'parameters' must be a JSON object of name: value.")
+        definitions = list(script.parameters or [])
+        values, errors = validate_parameter_values(definitions, raw_parameters)
+        if errors:
+            raise SessionError(400, "Some parameters are not valid.", errors=errors)
+        project = self.project_for(db, user, project_id)
+        interactive = is_interactive(script, self.config.groups_dir)
+        group = script.group
+        limits = effective_limits(self.config.default_limits, group)
+
+        with self._start_lock:
+            if interactive:
+                existing = self.find_interactive(db, user.id, script.id, project.id)
+                if existing is not None and existing.execution_id is not None:
+                    execution = db.get(Execution, existing.execution_id)
+                    if execution is not None:
+                        return Started(execution, existing, reused=True)
+            self._check_quotas(db, user, group.name, limits)
+            execution, process = self._create_rows(db, user, script, project, definitions,
+                                                   values, interactive, limits)
+            db.commit()
+        self._start_container(db, user, script, project, execution, process, values, limits)
+        return Started(execution, process)
+
+    def _check_quotas(self, db: Session, user: User, group_name: str, limits: Limits) -> None:
+        mine = db.execute(select(func.count(ScriptProcess.id)).where(
+            ScriptProcess.user_id == user.id, ScriptProcess.status.in_(LIVE_STATES))).scalar_one()
+        per_user = min(limits.max_sessions_per_user or self.config.max_per_user,
+                       self.config.max_per_user)
+        if mine >= per_user:
+            raise SessionError(429, f"You already have {mine} sessions running: the most allowed "
+                                    f"is {per_user} (max_sessions_per_user, group {group_name}). "
+                                    "Stop one and retry.", limit="max_sessions_per_user")
+        total = db.execute(select(func.count(ScriptProcess.id)).where(
+            ScriptProcess.status.in_(LIVE_STATES))).scalar_one()
+        if total >= self.config.max_concurrent:
+            raise SessionError(429, f"The server already runs {total} sessions, the most allowed "
+                                    f"(SM_MAX_CONCURRENT_SESSIONS={self.config.max_concurrent}). "
+                                    "Retry in a moment.", limit="max_concurrent_sessions")
+
+    def _create_rows(self, db: Session, user: User, script: Script, project: UserProject,
+                     definitions: list[dict[str, Any]], values: dict[str, Any],
+                     interactive: bool, limits: Limits) -> tuple[Execution, ScriptProcess]:
+        execution_uuid = str(uuid.uuid4())
+        timeout = run_timeout(script, limits, self.config.default_run_timeout, interactive)
+        execution = Execution(
+            script_id=script.id, user_id=user.id, project_id=project.id,
+            execution_uuid=execution_uuid, status="starting",
+            parameters=mask_secrets(definitions, values),
+            environment=self.environment(user, project),
+            conda_environment=script.group.conda_environment or "base",
+            interactive=interactive,
+            limits={**limits.to_dict(), "run_timeout": timeout},
+            proxy_url=(proxy_prefix(project.id, script.id, user.id) + "/") if interactive else None,
+            session_id=execution_uuid,
+        )
+        db.add(execution)
+        db.flush()
+        process = ScriptProcess(
+            script_id=script.id, user_id=user.id, project_id=project.id,
+            execution_id=execution.id, status="starting", interactive=interactive,
+            proxy_session_id=execution_uuid if interactive else None, last_ping=utcnow(),
+        )
+        db.add(process)
+        project.last_accessed = utcnow()
+        append_debug(execution, f"requested by {user.username} in project {project.project_name}")
+        append_debug(execution, f"limits: {json.dumps(execution.limits, sort_keys=True)}")
+        return execution, process
+
+    def environment(self, user: User, project: UserProject) -> dict[str, Any]:
+        return {
+            "USER_ID": user.id,
+            "USER_LEVEL": user.user_level,
+            "PROJECT_ID": project.id,
+            "PROJECT_NAME": project.project_name,
+            "USER_THEME": user.preferred_theme,
+            "USER_LANGUAGE": user.preferred_language,
+        }
+
+    def image_for(self, env_name: str) -> str:
+        spec_path = self.config.envs_dir / f"{env_name}.yml"
+        try:
+            spec_text = spec_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ImageMissing(f"The environment {env_name!r} has no spec "
+                               f"(conda-envs/{env_name}.yml); an admin must add it.") from exc
+        return env_image_tag(env_name, spec_text, self.config.runner_dir, self.config.base_image)
+
+    def session_dir(self, execution_uuid: str) -> Path:
+        return self.config.data_dir / "system" / "sessions" / execution_uuid
+
+    def _start_container(self, db: Session, user: User, script: Script, project: UserProject,
+                         execution: Execution, process: ScriptProcess, values: dict[str, Any],
+                         limits: Limits) -> None:
+        group = script.group
+        try:
+            image = self.image_for(group.conda_environment or "base")
+            execution.image = image
+            workspace = workspace_path(str(self.config.data_dir), group.directory_path,
+                                       user.username, project.project_name)
+            prepare_workspace(workspace)
+            context_file = self._write_context(execution, script, values)
+            spec = build_spec(
+                execution_uuid=execution.execution_uuid, image=image,
+                script_host_dir=str(self.config.groups_dir / group.directory_path),
+                script_filename=script.filename, workspace_host_dir=str(workspace),
+                context_host_file=str(context_file), limits=limits,
+                user_id=user.id, script_id=script.id, project_id=project.id,
+                interactive=execution.interactive, instance=self.config.instance,
+            )
+            append_debug(execution, f"image {image}; starting container {spec.name}")
+            handle = self.backend.start(spec)
+        except (BackendError, OSError) as exc:
+            message = exc.message if isinstance(exc, BackendError) else f"cannot prepare: {exc}"
+            detail = exc.detail if isinstance(exc, BackendError) else ""
+            log.error("session %s failed to start: %s %s", execution.execution_uuid, message,
+                      detail)
+            self._fail_start(db, execution, process, message)
+            status = 503 if isinstance(exc, ImageMissing) else 502
+            raise SessionError(status, f"The run could not start: {message}",
+                               execution_id=execution.execution_uuid, state="failed") from exc
+        process.backend_state = self.backend.get_state(handle)
+        process.status = "starting" if execution.interactive else "running"
+        execution.status = process.status
+        append_debug(execution, "container started")
+        db.commit()
+
+    def _write_context(self, execution: Execution, script: Script, values: dict[str, Any]) -> Path:
+        directory = self.session_dir(execution.execution_uuid)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "context.json"
+        prefix = proxy_prefix(execution.project_id or 0, script.id, execution.user_id)
+        env = execution.environment
+        document = context_document(
+            script_filename=script.filename, parameters=values,
+            user_id=env["USER_ID"], user_level=env["USER_LEVEL"],
+            project_id=env["PROJECT_ID"], project_name=env["PROJECT_NAME"],
+            user_theme=env["USER_THEME"], user_language=env["USER_LANGUAGE"],
+            brand=self.config.brand, prefix=prefix if execution.interactive else "",
+        )
+        path.write_text(json.dumps(document), encoding="utf-8")
+        # Secrets are in there: readable by the runner's uid only (when we can chown).
+        try:
+            os.chown(path, 10001, 10001)
+            os.chmod(path, 0o400)
+        except PermissionError:
+            os.chmod(path, 0o444)
+        return path
+
+    def _fail_start(self, db: Session, execution: Execution, process: ScriptProcess,
+                    message: str) -> None:
+        now = utcnow()
+        execution.status = "failed"
+        execution.end_time = now
+        execution.duration_seconds = 0
+        execution.error_output = (execution.error_output or "") + message + "\n"
+        append_debug(execution, f"start failed: {message}")
+        process.status = "ended"
+        process.ended_at = now
+        process.stop_reason = "start_failed"
+        db.commit()
+        self.remove_session_dir(execution.execution_uuid)
+
+    def remove_session_dir(self, execution_uuid: str) -> None:
+        shutil.rmtree(self.session_dir(execution_uuid), ignore_errors=True)
+
+    # ---------------------------------------------------------------- stop
+
+    def stop(self, db: Session, process: ScriptProcess, *, reason: str = "user",
+             now: bool = False, timeout: float = 5.0) -> None:
+        """Ask the session to end; the monitor records how it ended."""
+        if process.status not in LIVE_STATES:
+            return
+        process.stop_reason = process.stop_reason or reason
+        process.status = "stopping"
+        db.commit()
+        handle = self.backend.load_state(self._uuid(db, process), process.backend_state or {})
+        try:
+            self.backend.stop(handle, now=now, timeout=timeout)
+        except BackendError as exc:
+            log.warning("stopping %s: %s %s", handle.execution_uuid, exc.message, exc.detail)
+
+    def _uuid(self, db: Session, process: ScriptProcess) -> str:
+        execution = db.get(Execution, process.execution_id) if process.execution_id else None
+        return execution.execution_uuid if execution else f"process-{process.id}"
