@@ -87,7 +87,7 @@ class SessionConfig:
             idle_timeout=config["SM_SESSION_TIMEOUT"],
             default_project=config["SM_DEFAULT_PROJECT_NAME"],
             admin_inspect=config["SM_ADMIN_CAN_ACCESS_ALL_DATA"],
-            brand={"name": config["SM_BRAND_NAME"], "logo": "/brand/logo"},
+            brand={"name": config["SM_BRAND_NAME"], "logo_url": "/brand/logo"},
         )
 
 

@@ -17,3 +17,17 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def users():
     rows = db.session.execute(select(User).order_by(User.username)).scalars().all()
     return render_template("admin/users.html", users=[u.to_dict() for u in rows], levels=LEVELS)
+
+
+@bp.get("/environments")
+@require_level("admin")
+def environments():
+    """Environment specs, their image state, and a build button (progress via the API)."""
+    return render_template("admin/environments.html")
+
+
+@bp.get("/sessions")
+@require_level("admin")
+def sessions():
+    """Every live session of every user, with a stop button."""
+    return render_template("admin/sessions.html")
