@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy.orm import Session
 
+from manager.extensions import DbSession
 from manager.models import AuditEvent, User
 
 user_log = logging.getLogger("scriptsmanager.audit.user")
@@ -17,7 +17,7 @@ admin_log = logging.getLogger("scriptsmanager.audit.admin")
 
 
 def record(
-    session: Session,
+    session: DbSession,
     action: str,
     *,
     target: str | None = None,
@@ -27,7 +27,7 @@ def record(
 ) -> AuditEvent:
     """Add an audit event to ``session`` (the caller commits) and write it to the log file."""
     if user is None and has_request_context() and current_user.is_authenticated:
-        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        user = current_user._get_current_object()
     address = request.remote_addr if has_request_context() else None
     event = AuditEvent(
         user_id=user.id if user else None,
@@ -40,8 +40,13 @@ def record(
     )
     session.add(event)
     line = json.dumps(
-        {"action": action, "user": event.username, "target": target, "address": address,
-         "details": event.details},
+        {
+            "action": action,
+            "user": event.username,
+            "target": target,
+            "address": address,
+            "details": event.details,
+        },
         default=str,
     )
     (admin_log if admin else user_log).info(line)

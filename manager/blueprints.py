@@ -10,6 +10,18 @@ def register(app: Flask) -> None:
     from manager.api import auth as api_auth
     from manager.views import admin, auth, main
 
-    for module in (auth, main, admin, api_auth, admin_users, catalog, i18n, meta, projects,
-                   sessions, environments, user):
+    for module in (
+        auth,
+        main,
+        admin,
+        api_auth,
+        admin_users,
+        catalog,
+        i18n,
+        meta,
+        projects,
+        sessions,
+        environments,
+        user,
+    ):
         app.register_blueprint(module.bp)

@@ -41,8 +41,11 @@ def ensure_admin(app: Any) -> None:
         db.session.commit()
     if generated:
         bar = "=" * 64
-        print(f"{bar}\nFirst admin created.\n  username: {username}\n  password: {generated}\n"
-              f"This password is shown only once. Change it after logging in.\n{bar}", flush=True)
+        print(
+            f"{bar}\nFirst admin created.\n  username: {username}\n  password: {generated}\n"
+            f"This password is shown only once. Change it after logging in.\n{bar}",
+            flush=True,
+        )
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
@@ -53,9 +56,15 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     init_db(app)
     with app.app_context():
         try:
-            create_user(db.session, {"username": args.username, "password": args.password,
-                                     "email": args.email or f"{args.username}@localhost",
-                                     "user_level": "admin"})
+            create_user(
+                db.session,
+                {
+                    "username": args.username,
+                    "password": args.password,
+                    "email": args.email or f"{args.username}@localhost",
+                    "user_level": "admin",
+                },
+            )
         except AccountError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
@@ -115,8 +124,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     """Build the base and environment images that are missing, printing progress."""
     from manager.sessions.environments import (
-        EnvPaths,
         Environments,
+        EnvPaths,
         docker_client,
         ensure_base_image,
         resolve_base_image,
@@ -125,15 +134,23 @@ def cmd_images(args: argparse.Namespace) -> int:
     app = _app()
     client = docker_client()
     if client is None:
-        print("The container engine is not reachable: no image built. Scripts cannot run until "
-              "Docker is running (see README).", file=sys.stderr)
+        print(
+            "The container engine is not reachable: no image built. Scripts cannot run until "
+            "Docker is running (see README).",
+            file=sys.stderr,
+        )
         return 0 if args.if_engine else 1
     config = app.config
     base = resolve_base_image(config["SM_BASE_IMAGE"], client, allow_pull=True)
-    envs = Environments(EnvPaths(envs_dir=Path(config["SM_CONDA_ENVS_DIR"]),
-                                 runner_dir=Path(config["SM_RUNNER_DIR"]),
-                                 wheelhouse=Path(config["SM_WHEELHOUSE_DIR"]), base_image=base),
-                        client_factory=lambda: client)
+    envs = Environments(
+        EnvPaths(
+            envs_dir=Path(config["SM_CONDA_ENVS_DIR"]),
+            runner_dir=Path(config["SM_RUNNER_DIR"]),
+            wheelhouse=Path(config["SM_WHEELHOUSE_DIR"]),
+            base_image=base,
+        ),
+        client_factory=lambda: client,
+    )
     if args.action == "base":
         ensure_base_image(base, client, print)
         print(base)
@@ -168,8 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     images = sub.add_parser("images", help="build runner images (one per conda-envs/NAME.yml)")
     images.add_argument("action", choices=["build", "base"])
     images.add_argument("--env", help="only this environment")
-    images.add_argument("--if-engine", action="store_true",
-                        help="succeed with a warning when no container engine is reachable")
+    images.add_argument(
+        "--if-engine",
+        action="store_true",
+        help="succeed with a warning when no container engine is reachable",
+    )
     images.set_defaults(func=cmd_images)
     return parser
 

@@ -20,8 +20,13 @@ def build_config(
     values = load_settings(environ)
     if overrides:
         values.update(overrides)
-    for key in ("SM_DATA_DIR", "SM_LOG_DIR", "SM_BACKUP_DIR", "SM_SCRIPT_GROUPS_DIR",
-                "SM_CONDA_ENVS_DIR"):
+    for key in (
+        "SM_DATA_DIR",
+        "SM_LOG_DIR",
+        "SM_BACKUP_DIR",
+        "SM_SCRIPT_GROUPS_DIR",
+        "SM_CONDA_ENVS_DIR",
+    ):
         values[key] = str(Path(values[key]).resolve())
     if not values.get("SM_RUNNER_DIR"):
         values["SM_RUNNER_DIR"] = str(Path(__file__).resolve().parent.parent / "runner-image")
@@ -63,5 +68,5 @@ def normalise_database_url(url: str) -> str:
     """Use the psycopg 3 driver for plain postgresql:// URLs."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url

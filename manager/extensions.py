@@ -1,11 +1,13 @@
 """Flask extensions, created unbound and attached to an app in ``create_app``."""
 
+from typing import Any
+
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -25,3 +27,7 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
+
+# What services accept as a database session: a plain Session, or Flask-SQLAlchemy's
+# request-scoped ``db.session`` proxy.
+DbSession = Session | scoped_session[Any]

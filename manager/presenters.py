@@ -34,15 +34,19 @@ def script_view(script: Script, language: str, user: User) -> dict[str, Any]:
         "id": script.id,
         "group_id": script.group_id,
         "filename": script.filename,
-        "name": localized(meta.get("display_name"), language) or script.display_name
+        "name": localized(meta.get("display_name"), language)
+        or script.display_name
         or script.filename,
         "description": localized(meta.get("description"), language) or script.description or "",
         "description_long": meta.get("description_long") or {},
         "category": script.category,
         "tags": tags,
         "required_level": script.required_level,
-        "parameters": [localize_parameter(p, language) for p in (script.parameters or [])
-                       if isinstance(p, dict)],
+        "parameters": [
+            localize_parameter(p, language)
+            for p in (script.parameters or [])
+            if isinstance(p, dict)
+        ],
         "execution_timeout": script.execution_timeout,
         "interactive": is_interactive(script),
         "requires_parameters": bool(meta.get("requires_parameters", bool(script.parameters))),
@@ -56,8 +60,13 @@ def script_view(script: Script, language: str, user: User) -> dict[str, Any]:
 
 def group_view(group: ScriptGroup, language: str, user: User) -> dict[str, Any]:
     meta = group.metadata_json or {}
-    scripts = [s for s in group.scripts if s.is_active and visible(user, s.required_level)
-               and (s.invalid_reason is None or can_edit(user))]
+    scripts = [
+        s
+        for s in group.scripts
+        if s.is_active
+        and visible(user, s.required_level)
+        and (s.invalid_reason is None or can_edit(user))
+    ]
     return {
         "id": group.id,
         "name": localized(meta.get("display_name"), language) or group.name,
@@ -77,10 +86,20 @@ def group_view(group: ScriptGroup, language: str, user: User) -> dict[str, Any]:
 
 def visible_groups(groups: list[ScriptGroup], user: User) -> list[ScriptGroup]:
     """Active groups the user may see; invalid ones only for developers and admins."""
-    return [g for g in groups if g.is_active and visible(user, g.required_level)
-            and (g.invalid_reason is None or can_edit(user))]
+    return [
+        g
+        for g in groups
+        if g.is_active
+        and visible(user, g.required_level)
+        and (g.invalid_reason is None or can_edit(user))
+    ]
 
 
 def visible_scripts(group: ScriptGroup, user: User) -> list[Script]:
-    return [s for s in group.scripts if s.is_active and visible(user, s.required_level)
-            and (s.invalid_reason is None or can_edit(user))]
+    return [
+        s
+        for s in group.scripts
+        if s.is_active
+        and visible(user, s.required_level)
+        and (s.invalid_reason is None or can_edit(user))
+    ]

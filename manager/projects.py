@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from manager.extensions import DbSession
 from manager.models import User, UserProject, utcnow
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -20,23 +20,31 @@ class ProjectError(ValueError):
         self.status = status
 
 
-def user_projects(session: Session, user: User) -> list[UserProject]:
-    return list(session.execute(
-        select(UserProject).where(UserProject.user_id == user.id).order_by(UserProject.id)
-    ).scalars())
+def user_projects(session: DbSession, user: User) -> list[UserProject]:
+    return list(
+        session.execute(
+            select(UserProject).where(UserProject.user_id == user.id).order_by(UserProject.id)
+        ).scalars()
+    )
 
 
-def active_project(session: Session, user: User, default_name: str = "project_default",
-                   create: bool = True) -> UserProject | None:
+def active_project(
+    session: DbSession, user: User, default_name: str = "project_default", create: bool = True
+) -> UserProject | None:
     """The user's active project; the default one is created on first use when ``create``."""
     if user.active_project is not None:
         return user.active_project
-    project = session.execute(
-        select(UserProject).where(UserProject.user_id == user.id, UserProject.is_default)
-    ).scalars().first()
+    project = (
+        session.execute(
+            select(UserProject).where(UserProject.user_id == user.id, UserProject.is_default)
+        )
+        .scalars()
+        .first()
+    )
     if project is None and create:
-        project = UserProject(user_id=user.id, project_name=default_name, is_default=True,
-                              description="")
+        project = UserProject(
+            user_id=user.id, project_name=default_name, is_default=True, description=""
+        )
         session.add(project)
         session.flush()
     if project is not None:
@@ -45,21 +53,28 @@ def active_project(session: Session, user: User, default_name: str = "project_de
     return project
 
 
-def create_project(session: Session, user: User, name: str, description: str = "",
-                   max_projects: int = 50) -> UserProject:
+def create_project(
+    session: DbSession, user: User, name: str, description: str = "", max_projects: int = 50
+) -> UserProject:
     name = (name or "").strip()
     if not NAME_RE.match(name):
-        raise ProjectError("Project name must start with a letter or digit and use only "
-                           "letters, digits, '.', '_' or '-' (at most 100 characters).")
+        raise ProjectError(
+            "Project name must start with a letter or digit and use only "
+            "letters, digits, '.', '_' or '-' (at most 100 characters)."
+        )
     count = session.execute(
         select(func.count(UserProject.id)).where(UserProject.user_id == user.id)
     ).scalar_one()
     if count >= max_projects:
-        raise ProjectError(f"You already have {count} projects, the most allowed "
-                           f"(SM_MAX_PROJECTS_PER_USER={max_projects}).", status=429)
+        raise ProjectError(
+            f"You already have {count} projects, the most allowed "
+            f"(SM_MAX_PROJECTS_PER_USER={max_projects}).",
+            status=429,
+        )
     clash = session.execute(
-        select(UserProject.id).where(UserProject.user_id == user.id,
-                                     func.lower(UserProject.project_name) == name.lower())
+        select(UserProject.id).where(
+            UserProject.user_id == user.id, func.lower(UserProject.project_name) == name.lower()
+        )
     ).first()
     if clash:
         raise ProjectError(f"You already have a project named {name!r}.", status=409)
@@ -69,7 +84,7 @@ def create_project(session: Session, user: User, name: str, description: str = "
     return project
 
 
-def set_active(session: Session, user: User, project: UserProject) -> None:
+def set_active(session: DbSession, user: User, project: UserProject) -> None:
     if project.user_id != user.id:
         raise ProjectError("That project is not yours.", status=404)
     user.active_project_id = project.id

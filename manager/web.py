@@ -32,8 +32,10 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
         Path(app.config[key]).mkdir(parents=True, exist_ok=True)
     configure_logging(app.config["SM_LOG_DIR"])
     if app.config.get("SM_SECRET_KEY_GENERATED") and not app.config.get("TESTING"):
-        log.warning("SECRET_KEY is not set: using a random key (debug mode only); "
-                    "logins end when the server restarts.")
+        log.warning(
+            "SECRET_KEY is not set: using a random key (debug mode only); "
+            "logins end when the server restarts."
+        )
 
     db.init_app(app)
     csrf.init_app(app)
@@ -60,7 +62,7 @@ def _init_login(app: Flask) -> None:
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = None  # type: ignore[assignment]
+    login_manager.login_message = None
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader
@@ -102,8 +104,15 @@ def _init_hooks(app: Flask) -> None:
     def after(response: Any) -> Any:
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         user = current_user.username if current_user.is_authenticated else "-"
-        access_log.info('%s %s "%s %s" %s %.1fms', request.remote_addr, user, request.method,
-                        request.full_path.rstrip("?"), response.status_code, elapsed)
+        access_log.info(
+            '%s %s "%s %s" %s %.1fms',
+            request.remote_addr,
+            user,
+            request.method,
+            request.full_path.rstrip("?"),
+            response.status_code,
+            elapsed,
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if response.mimetype == "text/html":

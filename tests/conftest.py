@@ -126,8 +126,10 @@ def make_user(app):
 
     def make(username: str, level: str = "operator", password: str = TEST_PASSWORD, **extra):
         with app.app_context():
-            user = create_user(db.session, {"username": username, "password": password,
-                                            "user_level": level, **extra})
+            user = create_user(
+                db.session,
+                {"username": username, "password": password, "user_level": level, **extra},
+            )
             db.session.commit()
             return user.id
 
@@ -142,8 +144,9 @@ class ApiClient:
         self.token: str | None = None
 
     def login(self, username: str, password: str = TEST_PASSWORD):
-        response = self.client.post("/api/auth/login",
-                                    json={"username": username, "password": password})
+        response = self.client.post(
+            "/api/auth/login", json={"username": username, "password": password}
+        )
         self.token = self.client.get("/api/auth/csrf").get_json()["csrf_token"]
         return response
 

@@ -12,7 +12,8 @@ from tests.conftest import TEST_PASSWORD
 
 def csrf_from(html: str) -> str:
     match = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
-        r'name="csrf_token"[^>]*value="([^"]+)"', html)
+        r'name="csrf_token"[^>]*value="([^"]+)"', html
+    )
     assert match, "page carries no CSRF token"
     return match.group(1)
 
@@ -22,8 +23,9 @@ def test_html_login_and_logout(client, make_user):
     page = client.get("/login")
     assert page.status_code == 200
     token = csrf_from(page.get_data(as_text=True))
-    response = client.post("/login", data={"username": "olga", "password": TEST_PASSWORD,
-                                           "csrf_token": token})
+    response = client.post(
+        "/login", data={"username": "olga", "password": TEST_PASSWORD, "csrf_token": token}
+    )
     assert response.status_code == 302
     dashboard = client.get("/")
     assert dashboard.status_code == 200
@@ -69,8 +71,10 @@ def test_login_is_rate_limited_per_account(app, client, make_user):
     make_user("olga", "operator")
     limit = app.config["SM_LOGIN_MAX_ATTEMPTS"]
     for _ in range(limit):
-        assert client.post("/api/auth/login",
-                           json={"username": "olga", "password": "bad"}).status_code == 401
+        assert (
+            client.post("/api/auth/login", json={"username": "olga", "password": "bad"}).status_code
+            == 401
+        )
     blocked = client.post("/api/auth/login", json={"username": "olga", "password": TEST_PASSWORD})
     assert blocked.status_code == 429
     assert "Too many failed logins" in blocked.get_json()["message"]
@@ -114,8 +118,10 @@ def test_bearer_token_works_without_csrf_and_can_be_revoked(app, api, make_user)
     bare = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     assert bare.get("/api/auth/user", headers=headers).get_json()["user"]["username"] == "bot"
-    assert bare.post("/api/user/preferences", json={"language": "fr"},
-                     headers=headers).status_code == 200
+    assert (
+        bare.post("/api/user/preferences", json={"language": "fr"}, headers=headers).status_code
+        == 200
+    )
     with app.app_context():
         from manager.extensions import db
         from manager.models import ApiToken
@@ -138,15 +144,20 @@ def test_create_token_cli_prints_a_working_token(app, app_config, make_user, mon
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
     assert main(["create-token", "bot"]) == 0
     token = capsys.readouterr().out.strip()
-    response = app.test_client().get("/api/auth/user",
-                                     headers={"Authorization": f"Bearer {token}"})
+    response = app.test_client().get("/api/auth/user", headers={"Authorization": f"Bearer {token}"})
     assert response.get_json()["user"]["username"] == "bot"
     assert main(["create-token", "nobody"]) == 2
 
 
-@pytest.mark.parametrize("level, status", [
-    ("viewer", 403), ("operator", 403), ("developer", 403), ("admin", 200),
-])
+@pytest.mark.parametrize(
+    "level, status",
+    [
+        ("viewer", 403),
+        ("operator", 403),
+        ("developer", 403),
+        ("admin", 200),
+    ],
+)
 def test_user_management_is_admin_only(api, make_user, level, status):
     make_user("someone", level)
     assert api("someone").get("/api/admin/users").status_code == status
@@ -155,15 +166,25 @@ def test_user_management_is_admin_only(api, make_user, level, status):
 def test_admin_creates_updates_and_deactivates_users(api, make_user, app):
     make_user("root", "admin")
     admin = api("root")
-    created = admin.post("/api/admin/users", json={"username": "dev1", "email": "dev1@example.org",
-                                                   "password": "longenough", "user_level": "developer"})
+    created = admin.post(
+        "/api/admin/users",
+        json={
+            "username": "dev1",
+            "email": "dev1@example.org",
+            "password": "longenough",
+            "user_level": "developer",
+        },
+    )
     assert created.status_code == 201
     user_id = created.get_json()["user"]["id"]
-    duplicate = admin.post("/api/admin/users", json={"username": "dev1", "password": "longenough",
-                                                     "user_level": "developer"})
+    duplicate = admin.post(
+        "/api/admin/users",
+        json={"username": "dev1", "password": "longenough", "user_level": "developer"},
+    )
     assert duplicate.status_code == 409
-    bad = admin.post("/api/admin/users", json={"username": "x", "password": "short",
-                                               "user_level": "boss"})
+    bad = admin.post(
+        "/api/admin/users", json={"username": "x", "password": "short", "user_level": "boss"}
+    )
     assert bad.status_code == 400 and "Username" in bad.get_json()["message"]
     updated = admin.put(f"/api/admin/users/{user_id}", json={"user_level": "operator"})
     assert updated.get_json()["user"]["user_level"] == "operator"
@@ -188,8 +209,10 @@ def test_last_admin_cannot_lock_everyone_out(api, make_user):
 def test_preferences_apply_at_once_without_logout(api, make_user):
     make_user("olga", "operator")
     session = api("olga")
-    assert session.post("/api/user/preferences", json={"language": "es", "theme": "dark"}
-                        ).status_code == 200
+    assert (
+        session.post("/api/user/preferences", json={"language": "es", "theme": "dark"}).status_code
+        == 200
+    )
     me = session.get("/api/auth/user").get_json()["user"]
     assert (me["preferred_language"], me["preferred_theme"]) == ("es", "dark")
     page = session.get("/").get_data(as_text=True)
@@ -206,8 +229,10 @@ def test_every_change_is_audited_in_table_and_files(app, api, make_user, app_con
 
     make_user("root", "admin")
     admin = api("root")
-    admin.post("/api/admin/users", json={"username": "op2", "password": "longenough",
-                                         "user_level": "operator"})
+    admin.post(
+        "/api/admin/users",
+        json={"username": "op2", "password": "longenough", "user_level": "operator"},
+    )
     admin.post("/api/user/preferences", json={"theme": "dark"})
     with app.app_context():
         actions = [e.action for e in db.session.execute(select(AuditEvent)).scalars()]

@@ -54,7 +54,9 @@ def test_foreign_project_is_not_found(api, make_user):
     make_user("olga", "operator")
     make_user("ivan", "operator")
     olga = api("olga")
-    project_id = olga.post("/api/projects", json={"project_name": "mine"}).get_json()["project"]["id"]
+    project_id = olga.post("/api/projects", json={"project_name": "mine"}).get_json()["project"][
+        "id"
+    ]
     assert api("ivan").post(f"/api/projects/{project_id}/set-active").status_code == 404
 
 

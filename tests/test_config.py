@@ -29,26 +29,35 @@ def test_defaults_match_the_seed():
 
 def test_environment_then_alias_then_json_file(tmp_path):
     config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({
-        "proxy_system": {"max_sessions_per_user": 9, "session_timeout": 60},
-        "tagging": {"max_tag_length": 12},
-    }))
-    values = load_settings({
-        "SM_CONFIG_FILE": str(config_file),
-        "SM_SESSION_TIMEOUT": "120",  # env beats the file
-        "MAX_PROJECTS_PER_USER": "7",  # the seed's name still works
-    })
+    config_file.write_text(
+        json.dumps(
+            {
+                "proxy_system": {"max_sessions_per_user": 9, "session_timeout": 60},
+                "tagging": {"max_tag_length": 12},
+            }
+        )
+    )
+    values = load_settings(
+        {
+            "SM_CONFIG_FILE": str(config_file),
+            "SM_SESSION_TIMEOUT": "120",  # env beats the file
+            "MAX_PROJECTS_PER_USER": "7",  # the seed's name still works
+        }
+    )
     assert values["SM_SESSION_TIMEOUT"] == 120
     assert values["SM_MAX_SESSIONS_PER_USER"] == 9
     assert values["SM_MAX_TAG_LENGTH"] == 12
     assert values["SM_MAX_PROJECTS_PER_USER"] == 7
 
 
-@pytest.mark.parametrize("env, needle", [
-    ({"SM_PORT": "abc"}, "SM_PORT"),
-    ({"SM_AUTO_BACKUP": "maybe"}, "SM_AUTO_BACKUP"),
-    ({"SM_CONFIG_FILE": "/nonexistent/config.json"}, "SM_CONFIG_FILE"),
-])
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"SM_PORT": "abc"}, "SM_PORT"),
+        ({"SM_AUTO_BACKUP": "maybe"}, "SM_AUTO_BACKUP"),
+        ({"SM_CONFIG_FILE": "/nonexistent/config.json"}, "SM_CONFIG_FILE"),
+    ],
+)
 def test_bad_values_name_the_variable(env, needle):
     with pytest.raises(ConfigError, match=needle):
         load_settings(env)

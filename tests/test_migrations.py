@@ -34,7 +34,8 @@ def roundtrip(url: str) -> None:
     assert schema_drift(url) == []
     engine = create_engine(url)
     assert {"users", "scripts", "execution_logs", "audit_events"} <= set(
-        inspect(engine).get_table_names())
+        inspect(engine).get_table_names()
+    )
     engine.dispose()
     command.downgrade(alembic_config(url), "base")
     engine = create_engine(url)

@@ -57,7 +57,8 @@ def execution(app, execution_id: str) -> Execution:
 
     with app.app_context():
         row = db.session.execute(
-            select(Execution).where(Execution.execution_uuid == execution_id)).scalar_one()
+            select(Execution).where(Execution.execution_uuid == execution_id)
+        ).scalar_one()
         db.session.expunge(row)
         return row
 
@@ -92,8 +93,9 @@ def test_batch_run_completes_with_output(ready_app, olga, fake):
 
 def test_parameters_are_validated_with_per_field_messages(ready_app, olga, fake):
     sid = script_id(ready_app, "csv_summary.py")
-    bad = olga.post(f"/api/scripts/{sid}/execute",
-                    json={"parameters": {"delimiter": "pipe", "nonsense": 1}})
+    bad = olga.post(
+        f"/api/scripts/{sid}/execute", json={"parameters": {"delimiter": "pipe", "nonsense": 1}}
+    )
     assert bad.status_code == 400
     errors = bad.get_json()["errors"]
     assert "delimiter" in errors and "nonsense" in errors
@@ -252,8 +254,14 @@ def test_restarted_manager_readopts_and_reaps_orphans(ready_app, olga, fake, app
     sid = script_id(ready_app, "calculator.py")
     run_id = olga.post(f"/api/scripts/{sid}/execute", json={}).get_json()["execution_id"]
     tick(ready_app)
-    orphan = SessionSpec(name="sm-session-orphan", image="x", execution_uuid="orphan-uuid",
-                         labels={}, mounts=(), environment={})
+    orphan = SessionSpec(
+        name="sm-session-orphan",
+        image="x",
+        execution_uuid="orphan-uuid",
+        labels={},
+        mounts=(),
+        environment={},
+    )
     fake.start(orphan)
     restarted = create_app(app_config)  # same database, same engine: a new manager process
     restarted.extensions["sm_sessions"].monitor.health_check = lambda host, port: True
@@ -261,8 +269,9 @@ def test_restarted_manager_readopts_and_reaps_orphans(ready_app, olga, fake, app
     assert execution(restarted, run_id).status == "running"
     assert not container(fake, run_id).removed
     assert fake.sessions["sm-session-orphan"].removed
-    snapshot = json.loads((Path(app_config["SM_DATA_DIR"]) / "system" /
-                           "active_sessions.json").read_text())
+    snapshot = json.loads(
+        (Path(app_config["SM_DATA_DIR"]) / "system" / "active_sessions.json").read_text()
+    )
     assert [s["execution_id"] for s in snapshot["sessions"]] == [run_id]
 
 
@@ -283,8 +292,9 @@ def test_admin_edits_group_limits_and_they_apply(ready_app, make_user, api, fake
     make_user("root", "admin")
     admin = api("root")
     with ready_app.app_context():
-        gid = db.session.execute(select(ScriptGroup.id).where(
-            ScriptGroup.directory_path == "data_processing")).scalar_one()
+        gid = db.session.execute(
+            select(ScriptGroup.id).where(ScriptGroup.directory_path == "data_processing")
+        ).scalar_one()
     bad = admin.put(f"/api/script-groups/{gid}/limits", json={"memory": "12x"})
     assert bad.status_code == 400 and bad.get_json()["field"] == "memory"
     good = admin.put(f"/api/script-groups/{gid}/limits", json={"memory": "300m", "pids": 64})
@@ -296,5 +306,9 @@ def test_admin_edits_group_limits_and_they_apply(ready_app, make_user, api, fake
     assert api("olga").post(f"/api/scripts/{sid}/execute", json={}).status_code == 201
     assert fake.started[-1].memory == "300m" and fake.started[-1].pids == 64
     with ready_app.app_context():
-        assert db.session.execute(select(AuditEvent).where(
-            AuditEvent.action == "group_limits_updated")).scalar() is not None
+        assert (
+            db.session.execute(
+                select(AuditEvent).where(AuditEvent.action == "group_limits_updated")
+            ).scalar()
+            is not None
+        )

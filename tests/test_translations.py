@@ -68,8 +68,11 @@ def test_same_keys_as_english(language):
 @pytest.mark.parametrize("language", LANGUAGES[1:])
 def test_same_placeholders_as_english(language):
     en, other = english(), load(language)
-    wrong = {key: (sorted(placeholders(text)), sorted(placeholders(other.get(key, ""))))
-             for key, text in en.items() if placeholders(text) != placeholders(other.get(key, ""))}
+    wrong = {
+        key: (sorted(placeholders(text)), sorted(placeholders(other.get(key, ""))))
+        for key, text in en.items()
+        if placeholders(text) != placeholders(other.get(key, ""))
+    }
     assert wrong == {}, f"{language}.json: placeholders differ (english, {language})"
 
 

@@ -39,8 +39,13 @@ def create():
     except AccountError as exc:
         db.session.rollback()
         return error_response(exc.status, exc.message, field=exc.field)
-    audit.record(db.session, "user_created", target=f"user:{user.username}",
-                 details={"user_level": user.user_level}, admin=True)
+    audit.record(
+        db.session,
+        "user_created",
+        target=f"user:{user.username}",
+        details={"user_level": user.user_level},
+        admin=True,
+    )
     db.session.commit()
     return jsonify({"user": user.to_dict()}), 201
 
@@ -54,8 +59,9 @@ def update(user_id: int):
     except AccountError as exc:
         db.session.rollback()
         return error_response(exc.status, exc.message, field=exc.field)
-    audit.record(db.session, "user_updated", target=f"user:{user.username}", details=changes,
-                 admin=True)
+    audit.record(
+        db.session, "user_updated", target=f"user:{user.username}", details=changes, admin=True
+    )
     db.session.commit()
     return jsonify({"user": user.to_dict()})
 

@@ -19,8 +19,11 @@ bp = Blueprint("api_auth", __name__, url_prefix="/api/auth")
 
 def login_limits() -> LoginLimits:
     config = current_app.config
-    return LoginLimits(config["SM_LOGIN_MAX_ATTEMPTS"], config["SM_LOGIN_MAX_ATTEMPTS_PER_ADDRESS"],
-                       config["SM_LOGIN_WINDOW_SECONDS"])
+    return LoginLimits(
+        config["SM_LOGIN_MAX_ATTEMPTS"],
+        config["SM_LOGIN_MAX_ATTEMPTS_PER_ADDRESS"],
+        config["SM_LOGIN_WINDOW_SECONDS"],
+    )
 
 
 def attempt_login(username: str, password: str) -> tuple[object | None, str | None, int]:
@@ -37,8 +40,8 @@ def attempt_login(username: str, password: str) -> tuple[object | None, str | No
         audit.record(db.session, "login_failed", target=username[:50])
         db.session.commit()
         return None, translate("login.wrong_credentials", current_language()), 401
-    login_user(user)  # type: ignore[arg-type]
-    audit.record(db.session, "login", user=user)  # type: ignore[arg-type]
+    login_user(user)
+    audit.record(db.session, "login", user=user)
     db.session.commit()
     return user, None, 200
 
@@ -47,10 +50,11 @@ def attempt_login(username: str, password: str) -> tuple[object | None, str | No
 def login():
     # Exempt from CSRF (no session yet) but JSON only: a cross-site form cannot send it.
     if not request.is_json:
-        return error_response(415, "Send the credentials as JSON: {\"username\", \"password\"}.")
+        return error_response(415, 'Send the credentials as JSON: {"username", "password"}.')
     data = json_body()
-    user, message, status = attempt_login(str(data.get("username", "")),
-                                          str(data.get("password", "")))
+    user, message, status = attempt_login(
+        str(data.get("username", "")), str(data.get("password", ""))
+    )
     if user is None:
         return error_response(status, message or "Login failed.")
     return jsonify({"user": current_user.to_dict()})
@@ -69,8 +73,9 @@ def logout():
 @login_required
 def user():
     data = current_user.to_dict()
-    project = active_project(db.session, current_user,
-                             current_app.config["SM_DEFAULT_PROJECT_NAME"])
+    project = active_project(
+        db.session, current_user, current_app.config["SM_DEFAULT_PROJECT_NAME"]
+    )
     db.session.commit()
     data["active_project"] = project.to_dict() if project else None
     return jsonify({"user": data})

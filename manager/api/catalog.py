@@ -29,8 +29,11 @@ def _group_or_404(group_id: int) -> ScriptGroup:
 
 def _script_or_404(script_id: int) -> Script:
     script = db.session.get(Script, script_id)
-    if (script is None or not visible_groups([script.group], current_user)
-            or script not in visible_scripts(script.group, current_user)):
+    if (
+        script is None
+        or not visible_groups([script.group], current_user)
+        or script not in visible_scripts(script.group, current_user)
+    ):
         abort(404, description=f"No script with id {script_id} is available to you.")
     return script
 
@@ -40,8 +43,14 @@ def _script_or_404(script_id: int) -> Script:
 def groups():
     language = current_language()
     rows = db.session.execute(select(ScriptGroup).order_by(ScriptGroup.name)).scalars().all()
-    return jsonify({"groups": [group_view(g, language, current_user)
-                               for g in visible_groups(list(rows), current_user)]})
+    return jsonify(
+        {
+            "groups": [
+                group_view(g, language, current_user)
+                for g in visible_groups(list(rows), current_user)
+            ]
+        }
+    )
 
 
 @bp.get("/script-groups/<int:group_id>/scripts")
@@ -49,17 +58,26 @@ def groups():
 def group_scripts(group_id: int):
     group = _group_or_404(group_id)
     language = current_language()
-    return jsonify({"group": group_view(group, language, current_user),
-                    "scripts": [script_view(s, language, current_user)
-                                for s in visible_scripts(group, current_user)]})
+    return jsonify(
+        {
+            "group": group_view(group, language, current_user),
+            "scripts": [
+                script_view(s, language, current_user) for s in visible_scripts(group, current_user)
+            ],
+        }
+    )
 
 
 @bp.get("/script-groups/<int:group_id>/refresh")
 @require_level("developer")
 def group_refresh(group_id: int):
     group = _group_or_404(group_id)
-    refresh_group(db.session, group, current_app.config["SM_SCRIPT_GROUPS_DIR"],
-                  envs_dir=current_app.config["SM_CONDA_ENVS_DIR"])
+    refresh_group(
+        db.session,
+        group,
+        current_app.config["SM_SCRIPT_GROUPS_DIR"],
+        envs_dir=current_app.config["SM_CONDA_ENVS_DIR"],
+    )
     audit.record(db.session, "group_refreshed", target=f"group:{group.directory_path}")
     db.session.commit()
     return group_scripts(group_id)
@@ -84,8 +102,12 @@ def put_metadata(script_id: int):
     except MetadataError as exc:
         db.session.rollback()
         return error_response(400, exc.message, field=exc.field)
-    audit.record(db.session, "script_metadata_updated", target=f"script:{script.id}",
-                 details={"fields": sorted(changes)})
+    audit.record(
+        db.session,
+        "script_metadata_updated",
+        target=f"script:{script.id}",
+        details={"fields": sorted(changes)},
+    )
     db.session.commit()
     return get_metadata(script_id)
 

@@ -32,7 +32,8 @@ def env_view(row: CondaEnvironment, build: Build | None = None) -> dict:
         "is_available": row.is_available,
         "last_verified": row.last_verified.isoformat() if row.last_verified else None,
         "build": {"state": build.state, "lines": build.lines[-50:], "error": build.error}
-        if build else None,
+        if build
+        else None,
     }
 
 
@@ -46,8 +47,12 @@ def _refreshed() -> list[CondaEnvironment]:
 @login_required
 def environments():
     builds = runtime().environments.builds
-    return jsonify({"environments": [env_view(r, builds.get(r.name)) for r in _refreshed()],
-                    "base_image": runtime().environments.paths.base_image})
+    return jsonify(
+        {
+            "environments": [env_view(r, builds.get(r.name)) for r in _refreshed()],
+            "base_image": runtime().environments.paths.base_image,
+        }
+    )
 
 
 @bp.post("/conda/refresh")
@@ -61,8 +66,7 @@ def refresh():
 
 def _env_or_404(name: str) -> CondaEnvironment:
     _refreshed()
-    row = db.session.execute(
-        select(CondaEnvironment).where(CondaEnvironment.name == name)).scalar()
+    row = db.session.execute(select(CondaEnvironment).where(CondaEnvironment.name == name)).scalar()
     if row is None or row.image_state == "no spec":
         abort(404, description=f"There is no environment {name!r} (no conda-envs/{name}.yml).")
     return row
@@ -86,8 +90,11 @@ def info(name: str):
     body["packages"] = row.packages or []
     python = next((p["version"] for p in body["packages"] if p["name"] == "python"), None)
     body["python_version"] = python or row.python_version
-    body["groups"] = [g.directory_path for g in db.session.execute(select(ScriptGroup)).scalars()
-                      if (g.conda_environment or "base") == name]
+    body["groups"] = [
+        g.directory_path
+        for g in db.session.execute(select(ScriptGroup)).scalars()
+        if (g.conda_environment or "base") == name
+    ]
     return jsonify(body)
 
 
@@ -100,7 +107,8 @@ def build(name: str):
     def done(result: Build) -> None:
         with app.app_context():
             row = db.session.execute(
-                select(CondaEnvironment).where(CondaEnvironment.name == name)).scalar()
+                select(CondaEnvironment).where(CondaEnvironment.name == name)
+            ).scalar()
             if row is not None:
                 row.image_state = result.state
                 row.image_error = result.error
@@ -127,16 +135,24 @@ def set_group_environment(group_id: int):
     group = _group_or_404(group_id)
     name = str(json_body().get("environment") or json_body().get("conda_environment") or "")
     if name not in runtime().environments.spec_names():
-        return error_response(400, f"There is no environment {name!r}; choose one of: "
-                                   f"{', '.join(runtime().environments.spec_names())}.",
-                              field="environment")
+        return error_response(
+            400,
+            f"There is no environment {name!r}; choose one of: "
+            f"{', '.join(runtime().environments.spec_names())}.",
+            field="environment",
+        )
     try:
         update_group_metadata(db.session, group, {"conda_environment": name})
     except MetadataError as exc:
         db.session.rollback()
         return error_response(400, exc.message, field=exc.field)
-    audit.record(db.session, "group_environment_set", target=f"group:{group.directory_path}",
-                 details={"environment": name}, admin=True)
+    audit.record(
+        db.session,
+        "group_environment_set",
+        target=f"group:{group.directory_path}",
+        details={"environment": name},
+        admin=True,
+    )
     db.session.commit()
     return jsonify({"group_id": group.id, "conda_environment": group.conda_environment})
 
@@ -146,9 +162,14 @@ def set_group_environment(group_id: int):
 def get_limits(group_id: int):
     group = _group_or_404(group_id)
     meta = group.metadata_json or {}
-    return jsonify({"group_id": group.id, "limits": meta.get("limits") or {},
-                    "edited": (group.overrides or {}).get("limits") or {},
-                    "effective": parse_limits(meta.get("limits") or {}).to_dict()})
+    return jsonify(
+        {
+            "group_id": group.id,
+            "limits": meta.get("limits") or {},
+            "edited": (group.overrides or {}).get("limits") or {},
+            "effective": parse_limits(meta.get("limits") or {}).to_dict(),
+        }
+    )
 
 
 @bp.put("/script-groups/<int:group_id>/limits")
@@ -164,7 +185,12 @@ def put_limits(group_id: int):
         db.session.rollback()
         field = str(exc).split(":", 1)[0]
         return error_response(400, str(exc), field=field)
-    audit.record(db.session, "group_limits_updated", target=f"group:{group.directory_path}",
-                 details={"limits": changes}, admin=True)
+    audit.record(
+        db.session,
+        "group_limits_updated",
+        target=f"group:{group.directory_path}",
+        details={"limits": changes},
+        admin=True,
+    )
     db.session.commit()
     return get_limits(group_id)

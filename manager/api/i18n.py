@@ -12,10 +12,14 @@ bp = Blueprint("api_i18n", __name__, url_prefix="/api/i18n")
 @bp.get("/languages")
 def languages():
     supported = current_app.config["SM_SUPPORTED_LANGUAGES"]
-    return jsonify({
-        "languages": [{"code": code, "name": LANGUAGE_NAMES.get(code, code)} for code in supported],
-        "default": current_app.config["SM_DEFAULT_LANGUAGE"],
-    })
+    return jsonify(
+        {
+            "languages": [
+                {"code": code, "name": LANGUAGE_NAMES.get(code, code)} for code in supported
+            ],
+            "default": current_app.config["SM_DEFAULT_LANGUAGE"],
+        }
+    )
 
 
 @bp.get("/<language>")

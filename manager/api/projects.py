@@ -25,11 +25,14 @@ def _own_project(project_id: int) -> UserProject:
 @bp.get("")
 @login_required
 def list_projects():
-    active = active_project(db.session, current_user,
-                            current_app.config["SM_DEFAULT_PROJECT_NAME"])
+    active = active_project(db.session, current_user, current_app.config["SM_DEFAULT_PROJECT_NAME"])
     db.session.commit()
-    return jsonify({"projects": [p.to_dict() for p in user_projects(db.session, current_user)],
-                    "active_project_id": active.id if active else None})
+    return jsonify(
+        {
+            "projects": [p.to_dict() for p in user_projects(db.session, current_user)],
+            "active_project_id": active.id if active else None,
+        }
+    )
 
 
 @bp.post("")
@@ -37,9 +40,13 @@ def list_projects():
 def create():
     data = json_body()
     try:
-        project = create_project(db.session, current_user, str(data.get("project_name") or
-                                 data.get("name") or ""), str(data.get("description") or ""),
-                                 current_app.config["SM_MAX_PROJECTS_PER_USER"])
+        project = create_project(
+            db.session,
+            current_user,
+            str(data.get("project_name") or data.get("name") or ""),
+            str(data.get("description") or ""),
+            current_app.config["SM_MAX_PROJECTS_PER_USER"],
+        )
     except ProjectError as exc:
         db.session.rollback()
         return error_response(exc.status, exc.message)
@@ -51,8 +58,9 @@ def create():
 @bp.get("/active")
 @login_required
 def get_active():
-    project = active_project(db.session, current_user,
-                             current_app.config["SM_DEFAULT_PROJECT_NAME"])
+    project = active_project(
+        db.session, current_user, current_app.config["SM_DEFAULT_PROJECT_NAME"]
+    )
     db.session.commit()
     return jsonify({"project": project.to_dict() if project else None})
 

@@ -23,8 +23,11 @@ bp = Blueprint("api_sessions", __name__, url_prefix="/api")
 
 def _script_or_404(script_id: int) -> Script:
     script = db.session.get(Script, script_id)
-    if (script is None or not visible_groups([script.group], current_user)
-            or script not in visible_scripts(script.group, current_user)):
+    if (
+        script is None
+        or not visible_groups([script.group], current_user)
+        or script not in visible_scripts(script.group, current_user)
+    ):
         abort(404, description=f"No script with id {script_id} is available to you.")
     return script
 
@@ -47,9 +50,17 @@ def execution_view(execution: Execution, process: ScriptProcess | None = None) -
         "image": execution.image,
         "limits": execution.limits,
         "parameters": execution.parameters,
-        "last_activity": (process.last_ping.isoformat()
-                          if process is not None and process.last_ping else None),
+        "last_activity": (
+            process.last_ping.isoformat() if process is not None and process.last_ping else None
+        ),
     }
+
+
+def _whole(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        abort(400, description=f"{name} must be a whole number, not {value!r}.")
 
 
 def _session_error(exc: SessionError):
@@ -59,20 +70,28 @@ def _session_error(exc: SessionError):
 def _start(script: Script, data: dict[str, Any]):
     service = runtime().service
     try:
-        started = service.execute(db.session, current_user, script, data.get("parameters"),
-                                  data.get("project_id"))
+        started = service.execute(
+            db.session, current_user, script, data.get("parameters"), data.get("project_id")
+        )
     except SessionError as exc:
         db.session.rollback()
         if exc.status != 400:
-            audit.record(db.session, "script_run_refused", target=f"script:{script.id}",
-                         details={"status": exc.status, "reason": exc.message})
+            audit.record(
+                db.session,
+                "script_run_refused",
+                target=f"script:{script.id}",
+                details={"status": exc.status, "reason": exc.message},
+            )
             db.session.commit()
         return _session_error(exc)
     execution = started.execution
     if not started.reused:
-        audit.record(db.session, "script_executed", target=f"script:{script.id}",
-                     details={"execution_id": execution.execution_uuid,
-                              "project_id": execution.project_id})
+        audit.record(
+            db.session,
+            "script_executed",
+            target=f"script:{script.id}",
+            details={"execution_id": execution.execution_uuid, "project_id": execution.project_id},
+        )
         db.session.commit()
     body = execution_view(execution, started.process)
     body["reused"] = started.reused
@@ -94,10 +113,11 @@ def proxy_access(script_id: int):
 
 
 def _my_executions(script: Script, project_id: Any, live_only: bool = False) -> list[Execution]:
-    query = select(Execution).where(Execution.script_id == script.id,
-                                    Execution.user_id == current_user.id)
+    query = select(Execution).where(
+        Execution.script_id == script.id, Execution.user_id == current_user.id
+    )
     if project_id:
-        query = query.where(Execution.project_id == int(project_id))
+        query = query.where(Execution.project_id == _whole(project_id, "project_id"))
     if live_only:
         query = query.where(Execution.status.in_(LIVE_STATES))
     return list(db.session.execute(query.order_by(Execution.id.desc()).limit(20)).scalars())
@@ -105,7 +125,8 @@ def _my_executions(script: Script, project_id: Any, live_only: bool = False) -> 
 
 def _execution_for_me(execution_id: str) -> Execution:
     execution = db.session.execute(
-        select(Execution).where(Execution.execution_uuid == execution_id)).scalar()
+        select(Execution).where(Execution.execution_uuid == execution_id)
+    ).scalar()
     if execution is None or not (execution.user_id == current_user.id or current_user.is_admin):
         abort(404, description=f"No run with id {execution_id} is yours.")
     return execution
@@ -117,12 +138,17 @@ def status(script_id: int):
     script = _script_or_404(script_id)
     if request.args.get("execution_id"):
         execution = _execution_for_me(request.args["execution_id"])
-        return jsonify(execution_view(execution, runtime().service.process_for(db.session,
-                                                                                execution)))
+        return jsonify(
+            execution_view(execution, runtime().service.process_for(db.session, execution))
+        )
     runs = _my_executions(script, request.args.get("project_id"))
-    return jsonify({"script_id": script.id,
-                    "running": [execution_view(e) for e in runs if e.status in LIVE_STATES],
-                    "recent": [execution_view(e) for e in runs]})
+    return jsonify(
+        {
+            "script_id": script.id,
+            "running": [execution_view(e) for e in runs if e.status in LIVE_STATES],
+            "recent": [execution_view(e) for e in runs],
+        }
+    )
 
 
 @bp.get("/executions/<execution_id>")
@@ -140,7 +166,9 @@ def _stop_processes(processes: list[ScriptProcess]) -> list[str]:
         service.stop(db.session, process, reason="user")
         if execution is not None:
             stopped.append(execution.execution_uuid)
-            audit.record(db.session, "session_stopped", target=f"execution:{execution.execution_uuid}")
+            audit.record(
+                db.session, "session_stopped", target=f"execution:{execution.execution_uuid}"
+            )
     db.session.commit()
     return stopped
 
@@ -150,11 +178,13 @@ def _my_live(script: Script, data: dict[str, Any], interactive_only: bool) -> li
         execution = _execution_for_me(str(data["execution_id"]))
         process = runtime().service.process_for(db.session, execution)
         return [process] if process is not None and process.status in LIVE_STATES else []
-    query = select(ScriptProcess).where(ScriptProcess.script_id == script.id,
-                                        ScriptProcess.user_id == current_user.id,
-                                        ScriptProcess.status.in_(LIVE_STATES))
+    query = select(ScriptProcess).where(
+        ScriptProcess.script_id == script.id,
+        ScriptProcess.user_id == current_user.id,
+        ScriptProcess.status.in_(LIVE_STATES),
+    )
     if data.get("project_id"):
-        query = query.where(ScriptProcess.project_id == int(data["project_id"]))
+        query = query.where(ScriptProcess.project_id == _whole(data["project_id"], "project_id"))
     if interactive_only:
         query = query.where(ScriptProcess.interactive.is_(True))
     return list(db.session.execute(query).scalars())
@@ -184,16 +214,28 @@ def _interactive_view(script: Script) -> dict[str, Any]:
     service = runtime().service
     from manager.projects import active_project
 
-    project_id = int(project) if project else active_project(
-        db.session, current_user, service.config.default_project).id
+    if project:
+        project_id = _whole(project, "project_id")
+    else:
+        active = active_project(db.session, current_user, service.config.default_project)
+        assert active is not None  # created on demand
+        project_id = active.id
     process = service.find_interactive(db.session, current_user.id, script.id, project_id)
     if process is None:
-        return {"script_id": script.id, "project_id": project_id, "status": "none",
-                "proxy_url": None}
+        return {
+            "script_id": script.id,
+            "project_id": project_id,
+            "status": "none",
+            "proxy_url": None,
+        }
     execution = db.session.get(Execution, process.execution_id)
-    return {"script_id": script.id, "project_id": project_id, "status": process.status,
-            "proxy_url": execution.proxy_url if execution else None,
-            "execution_id": execution.execution_uuid if execution else None}
+    return {
+        "script_id": script.id,
+        "project_id": project_id,
+        "status": process.status,
+        "proxy_url": execution.proxy_url if execution else None,
+        "execution_id": execution.execution_uuid if execution else None,
+    }
 
 
 @bp.get("/scripts/<int:script_id>/proxy-status")
@@ -207,26 +249,36 @@ def proxy_status(script_id: int):
 def proxy_url(script_id: int):
     view = _interactive_view(_script_or_404(script_id))
     if view["status"] not in ("running", "starting"):
-        return error_response(404, "This script has no open session in this project. "
-                                   "Open it first (POST proxy-access).")
+        return error_response(
+            404,
+            "This script has no open session in this project. Open it first (POST proxy-access).",
+        )
     return jsonify(view)
 
 
 def _sessions_view(interactive_only: bool):
-    query = (select(ScriptProcess, Execution, Script, User)
-             .join(Execution, Execution.id == ScriptProcess.execution_id)
-             .join(Script, Script.id == ScriptProcess.script_id)
-             .join(User, User.id == ScriptProcess.user_id)
-             .where(ScriptProcess.status.in_(LIVE_STATES)))
+    query = (
+        select(ScriptProcess, Execution, Script, User)
+        .join(Execution, Execution.id == ScriptProcess.execution_id)
+        .join(Script, Script.id == ScriptProcess.script_id)
+        .join(User, User.id == ScriptProcess.user_id)
+        .where(ScriptProcess.status.in_(LIVE_STATES))
+    )
     if interactive_only:
         query = query.where(ScriptProcess.interactive.is_(True))
     everyone = current_user.is_admin and request.args.get("all") in ("1", "true")
     if not everyone:
         query = query.where(ScriptProcess.user_id == current_user.id)
     rows = db.session.execute(query.order_by(ScriptProcess.id)).all()
-    return [{**execution_view(execution, process), "script_name": script.display_name
-             or script.filename, "username": user.username, "process_status": process.status}
-            for process, execution, script, user in rows]
+    return [
+        {
+            **execution_view(execution, process),
+            "script_name": script.display_name or script.filename,
+            "username": user.username,
+            "process_status": process.status,
+        }
+        for process, execution, script, user in rows
+    ]
 
 
 @bp.get("/active-proxies")

@@ -15,9 +15,12 @@ from manager.models import ApiToken
 
 bp = Blueprint("api_user", __name__, url_prefix="/api/user")
 
-PREFERENCE_FIELDS = {"language": "preferred_language", "theme": "preferred_theme",
-                     "preferred_language": "preferred_language",
-                     "preferred_theme": "preferred_theme"}
+PREFERENCE_FIELDS = {
+    "language": "preferred_language",
+    "theme": "preferred_theme",
+    "preferred_language": "preferred_language",
+    "preferred_theme": "preferred_theme",
+}
 
 
 @bp.post("/preferences")
@@ -49,8 +52,14 @@ def preferences():
     if applied:
         audit.record(db.session, "preferences_updated", details=applied)
     db.session.commit()
-    return jsonify({"preferences": {"language": current_user.preferred_language,
-                                    "theme": current_user.preferred_theme}})
+    return jsonify(
+        {
+            "preferences": {
+                "language": current_user.preferred_language,
+                "theme": current_user.preferred_theme,
+            }
+        }
+    )
 
 
 @bp.get("/tokens")
@@ -59,11 +68,21 @@ def list_tokens():
     tokens = db.session.execute(
         select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.id)
     ).scalars()
-    return jsonify({"tokens": [
-        {"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": t.created_at.isoformat(),
-         "last_used": t.last_used.isoformat() if t.last_used else None,
-         "revoked": t.revoked_at is not None} for t in tokens
-    ]})
+    return jsonify(
+        {
+            "tokens": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "created_at": t.created_at.isoformat(),
+                    "last_used": t.last_used.isoformat() if t.last_used else None,
+                    "revoked": t.revoked_at is not None,
+                }
+                for t in tokens
+            ]
+        }
+    )
 
 
 @bp.post("/tokens")
@@ -74,8 +93,9 @@ def new_token():
     db.session.flush()
     audit.record(db.session, "token_created", target=f"token:{token.id}")
     db.session.commit()
-    return jsonify({"id": token.id, "token": plain,
-                    "note": "Store this token now: it is not shown again."}), 201
+    return jsonify(
+        {"id": token.id, "token": plain, "note": "Store this token now: it is not shown again."}
+    ), 201
 
 
 @bp.delete("/tokens/<int:token_id>")

@@ -11,8 +11,8 @@ from typing import Any
 
 import bcrypt
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
 
+from manager.extensions import DbSession
 from manager.models import LEVELS, ApiToken, LoginAttempt, User, utcnow
 from manager.models.user import LANGUAGES, THEMES
 
@@ -60,14 +60,18 @@ class LoginLimits:
     window_seconds: int
 
 
-def _retry_after(session: Session, column: Any, value: str, limit: int, window: int) -> int:
+def _retry_after(session: DbSession, column: Any, value: str, limit: int, window: int) -> int:
     since = utcnow() - timedelta(seconds=window)
-    rows = session.execute(
-        select(LoginAttempt.attempted_at)
-        .where(column == value, LoginAttempt.attempted_at >= since)
-        .order_by(LoginAttempt.attempted_at.desc())
-        .limit(limit)
-    ).scalars().all()
+    rows = (
+        session.execute(
+            select(LoginAttempt.attempted_at)
+            .where(column == value, LoginAttempt.attempted_at >= since)
+            .order_by(LoginAttempt.attempted_at.desc())
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
     if len(rows) < limit:
         return 0
     oldest = rows[-1]
@@ -75,7 +79,7 @@ def _retry_after(session: Session, column: Any, value: str, limit: int, window: 
 
 
 def authenticate(
-    session: Session, username: str, password: str, address: str, limits: LoginLimits
+    session: DbSession, username: str, password: str, address: str, limits: LoginLimits
 ) -> User | None:
     """Return the user when the credentials are right; None when wrong.
 
@@ -84,10 +88,16 @@ def authenticate(
     """
     username = (username or "").strip()
     wait = max(
-        _retry_after(session, LoginAttempt.username, username.lower(), limits.per_account,
-                     limits.window_seconds),
-        _retry_after(session, LoginAttempt.address, address, limits.per_address,
-                     limits.window_seconds),
+        _retry_after(
+            session,
+            LoginAttempt.username,
+            username.lower(),
+            limits.per_account,
+            limits.window_seconds,
+        ),
+        _retry_after(
+            session, LoginAttempt.address, address, limits.per_address, limits.window_seconds
+        ),
     )
     if wait:
         raise LoginRateLimited(wait)
@@ -103,7 +113,7 @@ def authenticate(
     return user
 
 
-def create_token(session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:
+def create_token(session: DbSession, user: User, name: str = "") -> tuple[ApiToken, str]:
     """Create an API token; returns the row and the plain token (shown once, never stored)."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
@@ -116,7 +126,7 @@ def create_token(session: Session, user: User, name: str = "") -> tuple[ApiToken
     return token, plain
 
 
-def user_for_token(session: Session, plain: str) -> User | None:
+def user_for_token(session: DbSession, plain: str) -> User | None:
     """The active user owning an unrevoked token, or None."""
     digest = hashlib.sha256(plain.encode()).hexdigest()
     token = session.execute(
@@ -128,7 +138,7 @@ def user_for_token(session: Session, plain: str) -> User | None:
     return token.user
 
 
-def revoke_token(session: Session, token: ApiToken) -> None:
+def revoke_token(session: DbSession, token: ApiToken) -> None:
     token.revoked_at = utcnow()
 
 
@@ -177,7 +187,7 @@ def _check_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     return clean
 
 
-def _ensure_unique(session: Session, clean: dict[str, Any], exclude_id: int | None) -> None:
+def _ensure_unique(session: DbSession, clean: dict[str, Any], exclude_id: int | None) -> None:
     for column, field in ((User.username, "username"), (User.email, "email")):
         if field not in clean:
             continue
@@ -188,7 +198,7 @@ def _ensure_unique(session: Session, clean: dict[str, Any], exclude_id: int | No
             raise AccountError(f"That {field} is already taken.", field, status=409)
 
 
-def create_user(session: Session, data: dict[str, Any]) -> User:
+def create_user(session: DbSession, data: dict[str, Any]) -> User:
     """Validate ``data`` and add a new user; raises AccountError with a readable message."""
     clean = _check_fields(data, creating=True)
     _ensure_unique(session, clean, None)
@@ -206,18 +216,23 @@ def create_user(session: Session, data: dict[str, Any]) -> User:
     return user
 
 
-def active_admin_count(session: Session) -> int:
+def active_admin_count(session: DbSession) -> int:
     return session.execute(
         select(func.count(User.id)).where(User.user_level == "admin", User.is_active.is_(True))
     ).scalar_one()
 
 
-def update_user(session: Session, user: User, data: dict[str, Any], *, actor: User) -> dict:
+def update_user(session: DbSession, user: User, data: dict[str, Any], *, actor: User) -> dict:
     """Apply validated changes; returns {field: new value} (password shown as '***')."""
     clean = _check_fields(data, creating=False)
     _ensure_unique(session, clean, user.id)
     demoting = clean.get("user_level", "admin") != "admin" or clean.get("is_active") is False
-    if user.user_level == "admin" and user.is_active and demoting and active_admin_count(session) <= 1:
+    if (
+        user.user_level == "admin"
+        and user.is_active
+        and demoting
+        and active_admin_count(session) <= 1
+    ):
         raise AccountError("The last active admin cannot be demoted or deactivated.", "user_level")
     changes: dict[str, Any] = {}
     for field, value in clean.items():
@@ -230,7 +245,7 @@ def update_user(session: Session, user: User, data: dict[str, Any], *, actor: Us
     return changes
 
 
-def deactivate_user(session: Session, user: User, *, actor: User) -> None:
+def deactivate_user(session: DbSession, user: User, *, actor: User) -> None:
     """Deactivate instead of delete, so the user's history stays."""
     if user.id == actor.id:
         raise AccountError("You cannot deactivate your own account.", "id")
@@ -241,7 +256,7 @@ def deactivate_user(session: Session, user: User, *, actor: User) -> None:
         token.revoked_at = utcnow()
 
 
-def ensure_first_admin(session: Session, username: str, password: str | None) -> str | None:
+def ensure_first_admin(session: DbSession, username: str, password: str | None) -> str | None:
     """Create the first admin when no admin exists.
 
     Returns the generated password when one had to be made (to print once), else None.
@@ -254,7 +269,11 @@ def ensure_first_admin(session: Session, username: str, password: str | None) ->
         generated = password = secrets.token_urlsafe(12)
     create_user(
         session,
-        {"username": username, "password": password, "user_level": "admin",
-         "email": f"{username}@localhost"},
+        {
+            "username": username,
+            "password": password,
+            "user_level": "admin",
+            "email": f"{username}@localhost",
+        },
     )
     return generated

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from manager.catalog.fields import SCRIPT_FIELDS, normalize_fields
 from manager.catalog.files import (
@@ -49,6 +48,7 @@ from manager.catalog.metadata import (
     update_group_metadata,
     update_script_metadata,
 )
+from manager.extensions import DbSession
 from manager.models.catalog import Script, ScriptGroup
 from manager.models.user import LANGUAGES
 
@@ -100,7 +100,7 @@ class DiscoveryReport:
 
 
 def discover(
-    session: Session,
+    session: DbSession,
     groups_dir: Path,
     *,
     group_dir_name: str | None = None,
@@ -116,14 +116,14 @@ def discover(
 
 
 def refresh_group(
-    session: Session, group: ScriptGroup, groups_dir: Path, *, envs_dir: Path | None = None
+    session: DbSession, group: ScriptGroup, groups_dir: Path, *, envs_dir: Path | None = None
 ) -> DiscoveryReport:
     """Re-read one group and all its scripts now; app edits (overrides) are kept."""
     return _discover(session, Path(groups_dir), group.directory_path, envs_dir, True, None)
 
 
 def refresh_script(
-    session: Session, script: Script, groups_dir: Path, *, envs_dir: Path | None = None
+    session: DbSession, script: Script, groups_dir: Path, *, envs_dir: Path | None = None
 ) -> DiscoveryReport:
     """Re-parse one script (and its group's files) now; app edits (overrides) are kept."""
     return _discover(
@@ -149,7 +149,7 @@ def script_path(groups_dir: Path, script: Script) -> Path:
 
 
 def _discover(
-    session: Session,
+    session: DbSession,
     groups_dir: Path,
     only_group: str | None,
     envs_dir: Path | None,
@@ -196,7 +196,7 @@ def _is_group_name(name: str) -> bool:
 
 
 def _sync_group(
-    session: Session,
+    session: DbSession,
     path: Path,
     group: ScriptGroup | None,
     envs_dir: Path | None,
@@ -247,7 +247,7 @@ def _sync_group(
 
 
 def _sync_script(
-    session: Session,
+    session: DbSession,
     group: ScriptGroup,
     path: Path,
     script: Script | None,

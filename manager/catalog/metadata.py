@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from manager.catalog.errors import MetadataError
 from manager.catalog.fields import (
     EDITABLE_GROUP_FIELDS,
@@ -25,6 +23,7 @@ from manager.catalog.fields import (
     SCRIPT_FIELDS,
 )
 from manager.catalog.localize import localized, normalize_localized
+from manager.extensions import DbSession
 from manager.models.catalog import Script, ScriptGroup
 
 __all__ = [
@@ -139,7 +138,7 @@ def apply_group_metadata(
     group.conda_environment = merged.get("conda_environment")
 
 
-def update_script_metadata(session: Session, script: Script, changes: Mapping[str, Any]) -> None:
+def update_script_metadata(session: DbSession, script: Script, changes: Mapping[str, Any]) -> None:
     """Validate app edits and store them in ``script.overrides``; re-merge the script.
 
     A value of None removes the edit (the files' value applies again). Every change is
@@ -154,7 +153,9 @@ def update_script_metadata(session: Session, script: Script, changes: Mapping[st
     session.flush()
 
 
-def update_group_metadata(session: Session, group: ScriptGroup, changes: Mapping[str, Any]) -> None:
+def update_group_metadata(
+    session: DbSession, group: ScriptGroup, changes: Mapping[str, Any]
+) -> None:
     """Validate admin edits of a group, store them in ``group.overrides``, re-merge its scripts.
 
     ``limits`` edits merge key by key over ``metadata.json``'s (the UI value wins). Raises

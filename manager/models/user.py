@@ -40,7 +40,7 @@ class User(UserMixin, Base):
     preferred_theme: Mapped[str] = mapped_column(String(10), default="light")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(DateTime)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)  # type: ignore[assignment]
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     active_project_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_projects.id", use_alter=True, ondelete="SET NULL")
     )

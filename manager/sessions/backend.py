@@ -126,8 +126,9 @@ class SessionBackend(ABC):
         """Remove what ``start`` created (container, per-session files on the engine)."""
 
     @abstractmethod
-    def logs(self, handle: Handle, *, since: str | None = None,
-             follow: bool = False) -> Iterator[LogLine]:
+    def logs(
+        self, handle: Handle, *, since: str | None = None, follow: bool = False
+    ) -> Iterator[LogLine]:
         """The session's output in order, stdout and stderr apart; from ``since`` (a timestamp
         of a line already seen, exclusive) when given; ``follow`` keeps going until it exits."""
 

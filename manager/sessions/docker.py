@@ -9,15 +9,12 @@ the output first, then calls ``remove``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import struct
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -40,11 +37,11 @@ from manager.sessions.backend import (
     Target,
 )
 from manager.sessions.network import (
-    DEFAULT_BRIDGE_PREFIX,
     DEFAULT_PREFIX,
     NetworkStatus,
     ensure_networks,
 )
+from manager.sessions.workspace import prepare_workspace, write_context_file  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -176,42 +173,6 @@ def container_options(spec: SessionSpec, network: str | None) -> dict[str, Any]:
     return options
 
 
-def prepare_workspace(path: str | Path) -> Path:
-    """Create a session workspace folder that the runner's uid (10001) can write.
-
-    As root: owned by 10001:10001, mode 0770. Otherwise the folder cannot be given away, so it is
-    made world-writable (0777) and a warning says so: run the manager as root (or as uid 10001)
-    to keep other local users out of workspaces.
-    """
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(folder, RUNNER_UID, RUNNER_UID)
-        folder.chmod(0o770)
-    elif os.geteuid() != RUNNER_UID:
-        folder.chmod(0o777)
-        log.warning(
-            "workspace %s made world-writable (0777) so sessions (uid %d) can write it;"
-            " run the manager as root to restrict it to that uid",
-            folder,
-            RUNNER_UID,
-        )
-    return folder
-
-
-def write_context_file(path: str | Path, document: dict[str, Any]) -> Path:
-    """Write the runner's context JSON where the session can read it but not change it."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(document), encoding="utf-8")
-    if os.geteuid() == 0:
-        os.chown(target, 0, RUNNER_UID)
-        target.chmod(0o640)  # readable by the session's group only
-    else:
-        target.chmod(0o644)
-    return target
-
-
 class DockerBackend(SessionBackend):
     """Sessions as containers on the local Docker engine (see the module docstring)."""
 
@@ -221,7 +182,7 @@ class DockerBackend(SessionBackend):
         *,
         instance: str = "default",
         network_prefix: str = DEFAULT_PREFIX,
-        bridge_prefix: str = DEFAULT_BRIDGE_PREFIX,
+        bridge_prefix: str | None = None,
     ) -> None:
         self._client = client
         self.instance = instance
@@ -279,7 +240,7 @@ class DockerBackend(SessionBackend):
             container.start()
         except _ENGINE_ERRORS as exc:
             self._remove_quietly(container)
-            detail = getattr(exc, "explanation", None) or str(exc)
+            detail = str(getattr(exc, "explanation", None) or exc)
             raise BackendError("The session could not be started.", detail=detail) from exc
         log.info("started %s (%s) for execution %s", spec.name, spec.image, spec.execution_uuid)
         state = {"container_id": container.id, "name": spec.name, "network": network,
@@ -404,9 +365,7 @@ class DockerBackend(SessionBackend):
     def stats(self, handle: Handle) -> dict[str, Any]:
         try:
             raw = self._container(handle).stats(stream=False, one_shot=True)
-        except (docker.errors.NotFound, BackendError):
-            return {}
-        except _ENGINE_ERRORS:
+        except (BackendError, *_ENGINE_ERRORS):  # gone, or the engine is away: nothing known
             return {}
         memory = raw.get("memory_stats") or {}
         result: dict[str, Any] = {}

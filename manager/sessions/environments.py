@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from manager.extensions import DbSession
 from manager.models import CondaEnvironment, utcnow
 from manager.sessions.images import (
     DEBOOTSTRAP_BASE_TAG,
@@ -112,7 +112,7 @@ class Environments:
         text = (self.paths.envs_dir / f"{name}.yml").read_text(encoding="utf-8")
         return env_image_tag(name, text, self.paths.runner_dir, self.paths.base_image)
 
-    def refresh(self, db: Session) -> list[CondaEnvironment]:
+    def refresh(self, db: DbSession) -> list[CondaEnvironment]:
         """Bring the table in line with the specs and the engine's images."""
         client = self.client_factory()
         names = self.spec_names()
@@ -146,11 +146,20 @@ class Environments:
                 row.is_available = False
                 row.image_state = "no spec"
         db.flush()
-        return [row for row in db.execute(
-            select(CondaEnvironment).order_by(CondaEnvironment.name)).scalars()]
+        return [
+            row
+            for row in db.execute(
+                select(CondaEnvironment).order_by(CondaEnvironment.name)
+            ).scalars()
+        ]
 
-    def build(self, name: str, on_done: Callable[[Build], None] | None = None,
-              wait: bool = False, echo: Callable[[str], None] | None = None) -> Build:
+    def build(
+        self,
+        name: str,
+        on_done: Callable[[Build], None] | None = None,
+        wait: bool = False,
+        echo: Callable[[str], None] | None = None,
+    ) -> Build:
         """Build one environment's image in the background (``wait`` blocks, for the CLI)."""
         if name not in self.spec_names():
             raise ValueError(f"There is no spec conda-envs/{name}.yml.")
@@ -159,8 +168,9 @@ class Environments:
             if current is not None and current.state == "building":
                 return current
             build = self.builds[name] = Build(name, echo=echo)
-        thread = threading.Thread(target=self._build, args=(build, on_done), daemon=True,
-                                  name=f"sm-build-{name}")
+        thread = threading.Thread(
+            target=self._build, args=(build, on_done), daemon=True, name=f"sm-build-{name}"
+        )
         thread.start()
         if wait:
             thread.join()
@@ -173,8 +183,14 @@ class Environments:
                 raise ImageBuildError("the container engine is not reachable")
             ensure_base_image(self.paths.base_image, client, build.add)
             build.tag = build_env_image(
-                build.name, self.paths.envs_dir / f"{build.name}.yml", self.paths.runner_dir,
-                client, self.paths.base_image, self.paths.wheelhouse, progress=build.add)
+                build.name,
+                self.paths.envs_dir / f"{build.name}.yml",
+                self.paths.runner_dir,
+                client,
+                self.paths.base_image,
+                self.paths.wheelhouse,
+                progress=build.add,
+            )
             build.packages = self.packages(client, build.tag)
             build.state = "built"
             build.add(f"done: {build.tag}")
@@ -189,9 +205,17 @@ class Environments:
         """Python version and installed packages, read by running the image once, offline."""
         try:
             out = client.containers.run(
-                tag, ["python", "-c", PACKAGES_PROBE], entrypoint=[], remove=True,
-                network_mode="none", user="10001:10001", read_only=True, cap_drop=["ALL"],
-                security_opt=["no-new-privileges"], mem_limit="256m")
+                tag,
+                ["python", "-c", PACKAGES_PROBE],
+                entrypoint=[],
+                remove=True,
+                network_mode="none",
+                user="10001:10001",
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                mem_limit="256m",
+            )
             data = json.loads(out.decode("utf-8"))
         except Exception as exc:  # noqa: BLE001 - details are optional, never fatal
             log.warning("cannot list packages of %s: %s", tag, exc)

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from manager.extensions import DbSession
 from manager.models import Execution, Script, ScriptProcess, User, utcnow
 from manager.sessions.backend import BackendError, ExitStatus, Handle
 from manager.sessions.service import LIVE_STATES, SessionService, append_debug
@@ -73,9 +73,13 @@ def health_ok(host: str, port: int, timeout: float = 0.5) -> bool:
 class Monitor:
     """One pass over the live sessions; see the module docstring."""
 
-    def __init__(self, service: SessionService, activity: Activity,
-                 clock: Callable[[], datetime] = utcnow,
-                 health_check: Callable[[str, int], bool] = health_ok):
+    def __init__(
+        self,
+        service: SessionService,
+        activity: Activity,
+        clock: Callable[[], datetime] = utcnow,
+        health_check: Callable[[str, int], bool] = health_ok,
+    ):
         self.health_check = health_check
         self.service = service
         self.backend = service.backend
@@ -83,7 +87,7 @@ class Monitor:
         self.clock = clock
         self._last_snapshot: str | None = None
 
-    def tick(self, db: Session) -> None:
+    def tick(self, db: DbSession) -> None:
         self._flush_activity(db)
         for process in self.service.live_processes(db):
             try:
@@ -96,12 +100,12 @@ class Monitor:
 
     # ------------------------------------------------------------- per session
 
-    def _handle(self, db: Session, process: ScriptProcess) -> tuple[Handle, Execution | None]:
+    def _handle(self, db: DbSession, process: ScriptProcess) -> tuple[Handle, Execution | None]:
         execution = db.get(Execution, process.execution_id) if process.execution_id else None
         uuid = execution.execution_uuid if execution else f"process-{process.id}"
         return self.backend.load_state(uuid, process.backend_state or {}), execution
 
-    def _check(self, db: Session, process: ScriptProcess) -> None:
+    def _check(self, db: DbSession, process: ScriptProcess) -> None:
         handle, execution = self._handle(db, process)
         if execution is None:
             process.status = "ended"
@@ -116,8 +120,10 @@ class Monitor:
             target = self.backend.address(handle)
             if target is not None and self.health_check(target.host, target.port):
                 process.status = execution.status = "running"
-                process.backend_state = {**(process.backend_state or {}),
-                                         "address": [target.host, target.port]}
+                process.backend_state = {
+                    **(process.backend_state or {}),
+                    "address": [target.host, target.port],
+                }
                 append_debug(execution, f"ready after {age:.2f} s")
             elif age > START_DEADLINE:
                 append_debug(execution, f"did not answer within {START_DEADLINE} s; stopping")
@@ -138,8 +144,14 @@ class Monitor:
             execution.timed_out = True
             self.service.stop(db, process, reason="idle", timeout=3)
 
-    def finish(self, db: Session, process: ScriptProcess, execution: Execution, handle: Handle,
-               status: ExitStatus) -> None:
+    def finish(
+        self,
+        db: DbSession,
+        process: ScriptProcess,
+        execution: Execution,
+        handle: Handle,
+        status: ExitStatus,
+    ) -> None:
         """Record how a session ended, keep its output, remove its container."""
         now = self.clock()
         state = final_state(process, status)
@@ -153,9 +165,13 @@ class Monitor:
         execution.end_time = now
         execution.duration_seconds = max(0, int((now - execution.start_time).total_seconds()))
         if status.oom_killed:
-            append_debug(execution, f"killed: out of memory (limit {execution.limits.get('memory')})")
-        append_debug(execution, f"ended: {state}, exit code {status.exit_code}, "
-                                f"{execution.duration_seconds} s")
+            append_debug(
+                execution, f"killed: out of memory (limit {execution.limits.get('memory')})"
+            )
+        append_debug(
+            execution,
+            f"ended: {state}, exit code {status.exit_code}, {execution.duration_seconds} s",
+        )
         process.status = "ended"
         process.ended_at = now
         try:
@@ -180,25 +196,28 @@ class Monitor:
         except BackendError as exc:
             append_debug(execution, f"could not read output: {exc.message}")
         execution.output = "\n".join(out) + ("\n" if out else "")
-        execution.error_output = (execution.error_output or "") + "\n".join(err) + (
-            "\n" if err else "")
+        execution.error_output = (
+            (execution.error_output or "") + "\n".join(err) + ("\n" if err else "")
+        )
 
     # ------------------------------------------------------------- housekeeping
 
-    def _flush_activity(self, db: Session) -> None:
+    def _flush_activity(self, db: DbSession) -> None:
         seen = self.activity.pop_all()
         if not seen:
             return
-        rows = db.execute(select(ScriptProcess, Execution.execution_uuid).join(
-            Execution, Execution.id == ScriptProcess.execution_id).where(
-            Execution.execution_uuid.in_(list(seen)), ScriptProcess.status.in_(LIVE_STATES)))
+        rows = db.execute(
+            select(ScriptProcess, Execution.execution_uuid)
+            .join(Execution, Execution.id == ScriptProcess.execution_id)
+            .where(Execution.execution_uuid.in_(list(seen)), ScriptProcess.status.in_(LIVE_STATES))
+        )
         for process, uuid in rows:
             moment = datetime.fromtimestamp(seen[uuid], UTC).replace(tzinfo=None)
             if process.last_ping is None or moment > process.last_ping:
                 process.last_ping = moment
         db.commit()
 
-    def _reap_orphans(self, db: Session) -> None:
+    def _reap_orphans(self, db: DbSession) -> None:
         """Remove containers of this installation whose execution is not live in the database."""
         try:
             handles = self.backend.list_sessions()
@@ -207,10 +226,14 @@ class Monitor:
             return
         if not handles:
             return
-        live = {uuid for (uuid,) in db.execute(
-            select(Execution.execution_uuid).join(
-                ScriptProcess, ScriptProcess.execution_id == Execution.id).where(
-                ScriptProcess.status.in_(LIVE_STATES)))}
+        live = {
+            uuid
+            for (uuid,) in db.execute(
+                select(Execution.execution_uuid)
+                .join(ScriptProcess, ScriptProcess.execution_id == Execution.id)
+                .where(ScriptProcess.status.in_(LIVE_STATES))
+            )
+        }
         for handle in handles:
             if handle.execution_uuid in live:
                 continue
@@ -225,7 +248,7 @@ class Monitor:
             except BackendError as exc:
                 log.warning("orphan %s: %s", handle.execution_uuid, exc.message)
 
-    def _write_snapshot(self, db: Session) -> None:
+    def _write_snapshot(self, db: DbSession) -> None:
         """``data/system/active_sessions.json`` for operators who look at the disk."""
         rows = db.execute(
             select(ScriptProcess, Execution, User.username, Script.filename)
@@ -235,14 +258,21 @@ class Monitor:
             .where(ScriptProcess.status.in_(LIVE_STATES))
             .order_by(ScriptProcess.id)
         ).all()
-        sessions = [{
-            "execution_id": execution.execution_uuid, "status": process.status,
-            "user": username, "script": filename, "script_id": process.script_id,
-            "project_id": process.project_id, "interactive": process.interactive,
-            "proxy_url": execution.proxy_url,
-            "started_at": process.started_at.isoformat(),
-            "last_activity": (process.last_ping or process.started_at).isoformat(),
-        } for process, execution, username, filename in rows]
+        sessions = [
+            {
+                "execution_id": execution.execution_uuid,
+                "status": process.status,
+                "user": username,
+                "script": filename,
+                "script_id": process.script_id,
+                "project_id": process.project_id,
+                "interactive": process.interactive,
+                "proxy_url": execution.proxy_url,
+                "started_at": process.started_at.isoformat(),
+                "last_activity": (process.last_ping or process.started_at).isoformat(),
+            }
+            for process, execution, username, filename in rows
+        ]
         text = json.dumps({"sessions": sessions}, indent=2)
         if text == self._last_snapshot:
             return
@@ -284,5 +314,3 @@ class SessionMonitor:
                 finally:
                     db.session.remove()
             self._stop.wait(self.interval)
-
-

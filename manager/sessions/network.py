@@ -3,8 +3,8 @@
 The manager runs on the host and reaches interactive sessions over a Docker bridge; no port is
 published. Two shared networks are created on demand:
 
-* ``<prefix>-internal`` (bridge ``<bridge_prefix>-int``): ``internal=True``, so no route out;
-* ``<prefix>-egress`` (bridge ``<bridge_prefix>-egr``): routed out, for groups allowed egress.
+* ``<prefix>-internal`` (bridge ``smsess-int`` by default): ``internal=True``, so no route out;
+* ``<prefix>-egress`` (bridge ``smsess-egr``): routed out, for groups allowed egress.
 
 Both turn inter-container traffic off (``enable_icc=false``), so sessions cannot reach each
 other. Docker leaves one hole: a container can open connections to the host itself through the
@@ -17,6 +17,7 @@ rule cannot be set: isolation is then "partial", which ``ping()`` reports and th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -41,14 +42,27 @@ _BRIDGE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # Linux IFNAMSIZ - 1
 _lock = threading.Lock()  # -C then -I is not atomic: one thread at a time
 
 
+def default_bridge_prefix(prefix: str) -> str:
+    """``smsess`` for the default prefix; else one derived from ``prefix``.
+
+    Bridge names are global on the host: two installations with different prefixes must not
+    share (or fight over) one bridge.
+    """
+    if prefix == DEFAULT_PREFIX:
+        return DEFAULT_BRIDGE_PREFIX
+    return "sm" + hashlib.sha256(prefix.encode()).hexdigest()[:8]
+
+
 @dataclass(frozen=True)
 class SessionNetworks:
     """Names of the session networks and their bridges for one ``prefix``/``bridge_prefix``."""
 
     prefix: str = DEFAULT_PREFIX
-    bridge_prefix: str = DEFAULT_BRIDGE_PREFIX
+    bridge_prefix: str = ""  # "": derived from prefix (see default_bridge_prefix)
 
     def __post_init__(self) -> None:
+        if not self.bridge_prefix:
+            object.__setattr__(self, "bridge_prefix", default_bridge_prefix(self.prefix))
         for policy in POLICY_SUFFIXES:
             if not _BRIDGE_RE.match(self.bridge(policy)):
                 raise ValueError(
@@ -130,14 +144,14 @@ def _ensure_network(client: Any, names: SessionNetworks, policy: str) -> str:
 
 
 def ensure_networks(
-    client: Any, prefix: str = DEFAULT_PREFIX, bridge_prefix: str = DEFAULT_BRIDGE_PREFIX
+    client: Any, prefix: str = DEFAULT_PREFIX, bridge_prefix: str | None = None
 ) -> NetworkStatus:
     """Create the session networks when missing and make sure the host firewall rule is in place.
 
     Idempotent; cheap when everything exists. Raises BackendError when a network cannot be
     created or exists with settings that would not isolate.
     """
-    names = SessionNetworks(prefix, bridge_prefix)
+    names = SessionNetworks(prefix, bridge_prefix or "")
     networks = {policy: _ensure_network(client, names, policy) for policy in POLICY_SUFFIXES}
     bridges = [names.bridge(policy) for policy in POLICY_SUFFIXES]
     warnings = block_host_access(bridges)
@@ -148,13 +162,13 @@ def ensure_networks(
 
 
 def remove_networks(
-    client: Any, prefix: str = DEFAULT_PREFIX, bridge_prefix: str = DEFAULT_BRIDGE_PREFIX
+    client: Any, prefix: str = DEFAULT_PREFIX, bridge_prefix: str | None = None
 ) -> None:
     """Remove the session networks of ``prefix`` and their firewall rules (for tests, uninstall).
 
     Containers still attached are disconnected first.
     """
-    names = SessionNetworks(prefix, bridge_prefix)
+    names = SessionNetworks(prefix, bridge_prefix or "")
     for policy in POLICY_SUFFIXES:
         network = _find(client, names.network(policy))
         if network is None:

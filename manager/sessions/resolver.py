@@ -19,8 +19,9 @@ class SessionResolver:
         self.activity = activity
         self.admin_inspect = admin_inspect
 
-    def resolve(self, *, user_id: int, is_admin: bool, project_id: int, script_id: int,
-                url_user_id: int) -> ProxyTarget:
+    def resolve(
+        self, *, user_id: int, is_admin: bool, project_id: int, script_id: int, url_user_id: int
+    ) -> ProxyTarget:
         if url_user_id != user_id and not (is_admin and self.admin_inspect):
             raise ProxyDenied(403, "This session belongs to another user.")
         from manager.extensions import db
@@ -30,26 +31,30 @@ class SessionResolver:
                 row = db.session.execute(
                     select(ScriptProcess, Execution.execution_uuid)
                     .join(Execution, Execution.id == ScriptProcess.execution_id)
-                    .where(ScriptProcess.user_id == url_user_id,
-                           ScriptProcess.script_id == script_id,
-                           ScriptProcess.project_id == project_id,
-                           ScriptProcess.interactive.is_(True))
+                    .where(
+                        ScriptProcess.user_id == url_user_id,
+                        ScriptProcess.script_id == script_id,
+                        ScriptProcess.project_id == project_id,
+                        ScriptProcess.interactive.is_(True),
+                    )
                     .order_by(ScriptProcess.id.desc())
                 ).first()
             finally:
                 db.session.remove()
         if row is None:
-            raise ProxyDenied(404, "There is no session of this script in this project. "
-                                   "Start it from its group page.")
+            raise ProxyDenied(
+                404,
+                "There is no session of this script in this project. Start it from its group page.",
+            )
         process, execution_uuid = row
         if process.status == "starting":
             raise ProxyUnavailable(503, "The session is starting.", retry_after=1)
         address = (process.backend_state or {}).get("address")
         if process.status not in ("running", "stopping") or not address:
-            raise ProxyUnavailable(502, "This session has ended. Start it again from its "
-                                        "group page.")
-        return ProxyTarget(host=str(address[0]), port=int(address[1]),
-                           session_key=execution_uuid)
+            raise ProxyUnavailable(
+                502, "This session has ended. Start it again from its group page."
+            )
+        return ProxyTarget(host=str(address[0]), port=int(address[1]), session_key=execution_uuid)
 
     def touch(self, session_key: str) -> None:
         self.activity.touch(session_key)

@@ -33,8 +33,9 @@ def make_backend(app: Flask) -> SessionBackend:
     if kind == "docker":
         from manager.sessions.docker import DockerBackend
 
-        return DockerBackend(instance=app.config["SM_INSTANCE"],
-                             network_prefix=app.config["SM_NETWORK_PREFIX"])
+        return DockerBackend(
+            instance=app.config["SM_INSTANCE"], network_prefix=app.config["SM_NETWORK_PREFIX"]
+        )
     raise ValueError(f"SM_SESSION_BACKEND={kind!r} is not known (use docker)")
 
 
@@ -50,15 +51,19 @@ def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
         chosen = make_backend(app)
     service = SessionService(chosen, config)
     activity = Activity()
-    environments = Environments(EnvPaths(
-        envs_dir=config.envs_dir, runner_dir=config.runner_dir,
-        wheelhouse=Path(app.config["SM_WHEELHOUSE_DIR"]), base_image=config.base_image))
+    environments = Environments(
+        EnvPaths(
+            envs_dir=config.envs_dir,
+            runner_dir=config.runner_dir,
+            wheelhouse=Path(app.config["SM_WHEELHOUSE_DIR"]),
+            base_image=config.base_image,
+        )
+    )
     runtime = Runtime(chosen, service, activity, Monitor(service, activity), environments)
     app.extensions["sm_sessions"] = runtime
     app.extensions["sm_proxy_resolver"] = SessionResolver(app, activity, config.admin_inspect)
     if app.config.get("SM_START_BACKGROUND"):
-        runtime.background = SessionMonitor(app, runtime.monitor,
-                                            app.config["SM_MONITOR_INTERVAL"])
+        runtime.background = SessionMonitor(app, runtime.monitor, app.config["SM_MONITOR_INTERVAL"])
         runtime.background.start()
     return runtime
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import threading
@@ -17,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from manager.catalog.discovery import is_runnable
 from manager.catalog.schema import mask_secrets, validate_parameter_values
+from manager.extensions import DbSession
 from manager.models import Execution, Script, ScriptProcess, User, UserProject, utcnow
 from manager.projects import active_project, workspace_path
 from manager.sessions.backend import BackendError, ImageMissing, SessionBackend
 from manager.sessions.images import env_image_tag
 from manager.sessions.limits import Limits, merge
 from manager.sessions.spec import build_spec, context_document
+from manager.sessions.workspace import prepare_workspace, write_context_file
 
 log = logging.getLogger("scriptsmanager")
 
@@ -140,17 +140,6 @@ def effective_limits(defaults: Limits, group: Any) -> Limits:
         raise SessionError(409, f"The group's limits are not valid: {exc}") from exc
 
 
-def prepare_workspace(path: Path) -> None:
-    """Create the project folder, writable by the runner's uid (10001) inside the container."""
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        os.chown(path, 10001, 10001)
-    except PermissionError:
-        # Not root: let the runner's uid write through the group/other bits instead.
-        log.warning("cannot chown %s to uid 10001; making it world-writable", path)
-        os.chmod(path, 0o777)
-
-
 def append_debug(execution: Execution, message: str) -> None:
     stamp = utcnow().isoformat(timespec="milliseconds")
     execution.debug_output = (execution.debug_output or "") + f"[{stamp}] {message}\n"
@@ -167,30 +156,41 @@ class SessionService:
 
     # ---------------------------------------------------------------- queries
 
-    def live_processes(self, db: Session, user: User | None = None) -> list[ScriptProcess]:
+    def live_processes(self, db: DbSession, user: User | None = None) -> list[ScriptProcess]:
         query = select(ScriptProcess).where(ScriptProcess.status.in_(LIVE_STATES))
         if user is not None:
             query = query.where(ScriptProcess.user_id == user.id)
         return list(db.execute(query.order_by(ScriptProcess.id)).scalars())
 
-    def find_interactive(self, db: Session, user_id: int, script_id: int,
-                         project_id: int) -> ScriptProcess | None:
-        return db.execute(
-            select(ScriptProcess).where(
-                ScriptProcess.user_id == user_id, ScriptProcess.script_id == script_id,
-                ScriptProcess.project_id == project_id, ScriptProcess.interactive.is_(True),
-                ScriptProcess.status.in_(LIVE_STATES),
-            ).order_by(ScriptProcess.id.desc())
-        ).scalars().first()
+    def find_interactive(
+        self, db: DbSession, user_id: int, script_id: int, project_id: int
+    ) -> ScriptProcess | None:
+        return (
+            db.execute(
+                select(ScriptProcess)
+                .where(
+                    ScriptProcess.user_id == user_id,
+                    ScriptProcess.script_id == script_id,
+                    ScriptProcess.project_id == project_id,
+                    ScriptProcess.interactive.is_(True),
+                    ScriptProcess.status.in_(LIVE_STATES),
+                )
+                .order_by(ScriptProcess.id.desc())
+            )
+            .scalars()
+            .first()
+        )
 
-    def process_for(self, db: Session, execution: Execution) -> ScriptProcess | None:
-        return db.execute(
-            select(ScriptProcess).where(ScriptProcess.execution_id == execution.id)
-        ).scalars().first()
+    def process_for(self, db: DbSession, execution: Execution) -> ScriptProcess | None:
+        return (
+            db.execute(select(ScriptProcess).where(ScriptProcess.execution_id == execution.id))
+            .scalars()
+            .first()
+        )
 
     # ---------------------------------------------------------------- start
 
-    def project_for(self, db: Session, user: User, project_id: Any) -> UserProject:
+    def project_for(self, db: DbSession, user: User, project_id: Any) -> UserProject:
         if project_id in (None, ""):
             project = active_project(db, user, self.config.default_project)
             assert project is not None
@@ -203,15 +203,17 @@ class SessionService:
             raise SessionError(404, f"You have no project with id {project_id}.")
         return project
 
-    def execute(self, db: Session, user: User, script: Script, raw_parameters: Any,
-                project_id: Any = None) -> Started:
+    def execute(
+        self, db: DbSession, user: User, script: Script, raw_parameters: Any, project_id: Any = None
+    ) -> Started:
         """Validate and start a run (or reuse the user's live interactive session).
 
         Raises SessionError with the HTTP status and a message naming what is wrong.
         """
         if not user.reaches("operator"):
-            raise SessionError(403, "Viewers can read logs and documentation but cannot run "
-                                    "scripts.")
+            raise SessionError(
+                403, "Viewers can read logs and documentation but cannot run scripts."
+            )
         if not user.reaches(script.required_level):
             raise SessionError(403, f"This script needs the {script.required_level} level.")
         if not is_runnable(script):
@@ -238,36 +240,61 @@ class SessionService:
                     if execution is not None:
                         return Started(execution, existing, reused=True)
             self._check_quotas(db, user, group.name, limits)
-            execution, process = self._create_rows(db, user, script, project, definitions,
-                                                   values, interactive, limits)
+            execution, process = self._create_rows(
+                db, user, script, project, definitions, values, interactive, limits
+            )
             db.commit()
         self._start_container(db, user, script, project, execution, process, values, limits)
         return Started(execution, process)
 
-    def _check_quotas(self, db: Session, user: User, group_name: str, limits: Limits) -> None:
-        mine = db.execute(select(func.count(ScriptProcess.id)).where(
-            ScriptProcess.user_id == user.id, ScriptProcess.status.in_(LIVE_STATES))).scalar_one()
-        per_user = min(limits.max_sessions_per_user or self.config.max_per_user,
-                       self.config.max_per_user)
+    def _check_quotas(self, db: DbSession, user: User, group_name: str, limits: Limits) -> None:
+        mine = db.execute(
+            select(func.count(ScriptProcess.id)).where(
+                ScriptProcess.user_id == user.id, ScriptProcess.status.in_(LIVE_STATES)
+            )
+        ).scalar_one()
+        per_user = min(
+            limits.max_sessions_per_user or self.config.max_per_user, self.config.max_per_user
+        )
         if mine >= per_user:
-            raise SessionError(429, f"You already have {mine} sessions running: the most allowed "
-                                    f"is {per_user} (max_sessions_per_user, group {group_name}). "
-                                    "Stop one and retry.", limit="max_sessions_per_user")
-        total = db.execute(select(func.count(ScriptProcess.id)).where(
-            ScriptProcess.status.in_(LIVE_STATES))).scalar_one()
+            raise SessionError(
+                429,
+                f"You already have {mine} sessions running: the most allowed "
+                f"is {per_user} (max_sessions_per_user, group {group_name}). "
+                "Stop one and retry.",
+                limit="max_sessions_per_user",
+            )
+        total = db.execute(
+            select(func.count(ScriptProcess.id)).where(ScriptProcess.status.in_(LIVE_STATES))
+        ).scalar_one()
         if total >= self.config.max_concurrent:
-            raise SessionError(429, f"The server already runs {total} sessions, the most allowed "
-                                    f"(SM_MAX_CONCURRENT_SESSIONS={self.config.max_concurrent}). "
-                                    "Retry in a moment.", limit="max_concurrent_sessions")
+            raise SessionError(
+                429,
+                f"The server already runs {total} sessions, the most allowed "
+                f"(SM_MAX_CONCURRENT_SESSIONS={self.config.max_concurrent}). "
+                "Retry in a moment.",
+                limit="max_concurrent_sessions",
+            )
 
-    def _create_rows(self, db: Session, user: User, script: Script, project: UserProject,
-                     definitions: list[dict[str, Any]], values: dict[str, Any],
-                     interactive: bool, limits: Limits) -> tuple[Execution, ScriptProcess]:
+    def _create_rows(
+        self,
+        db: DbSession,
+        user: User,
+        script: Script,
+        project: UserProject,
+        definitions: list[dict[str, Any]],
+        values: dict[str, Any],
+        interactive: bool,
+        limits: Limits,
+    ) -> tuple[Execution, ScriptProcess]:
         execution_uuid = str(uuid.uuid4())
         timeout = run_timeout(script, limits, self.config.default_run_timeout, interactive)
         execution = Execution(
-            script_id=script.id, user_id=user.id, project_id=project.id,
-            execution_uuid=execution_uuid, status="starting",
+            script_id=script.id,
+            user_id=user.id,
+            project_id=project.id,
+            execution_uuid=execution_uuid,
+            status="starting",
             parameters=mask_secrets(definitions, values),
             environment=self.environment(user, project),
             conda_environment=script.group.conda_environment or "base",
@@ -279,9 +306,14 @@ class SessionService:
         db.add(execution)
         db.flush()
         process = ScriptProcess(
-            script_id=script.id, user_id=user.id, project_id=project.id,
-            execution_id=execution.id, status="starting", interactive=interactive,
-            proxy_session_id=execution_uuid if interactive else None, last_ping=utcnow(),
+            script_id=script.id,
+            user_id=user.id,
+            project_id=project.id,
+            execution_id=execution.id,
+            status="starting",
+            interactive=interactive,
+            proxy_session_id=execution_uuid if interactive else None,
+            last_ping=utcnow(),
         )
         db.add(process)
         project.last_accessed = utcnow()
@@ -304,43 +336,65 @@ class SessionService:
         try:
             spec_text = spec_path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ImageMissing(f"The environment {env_name!r} has no spec "
-                               f"(conda-envs/{env_name}.yml); an admin must add it.") from exc
+            raise ImageMissing(
+                f"The environment {env_name!r} has no spec "
+                f"(conda-envs/{env_name}.yml); an admin must add it."
+            ) from exc
         return env_image_tag(env_name, spec_text, self.config.runner_dir, self.config.base_image)
 
     def session_dir(self, execution_uuid: str) -> Path:
         return self.config.data_dir / "system" / "sessions" / execution_uuid
 
-    def _start_container(self, db: Session, user: User, script: Script, project: UserProject,
-                         execution: Execution, process: ScriptProcess, values: dict[str, Any],
-                         limits: Limits) -> None:
+    def _start_container(
+        self,
+        db: DbSession,
+        user: User,
+        script: Script,
+        project: UserProject,
+        execution: Execution,
+        process: ScriptProcess,
+        values: dict[str, Any],
+        limits: Limits,
+    ) -> None:
         group = script.group
         try:
             image = self.image_for(group.conda_environment or "base")
             execution.image = image
-            workspace = workspace_path(str(self.config.data_dir), group.directory_path,
-                                       user.username, project.project_name)
+            workspace = workspace_path(
+                str(self.config.data_dir), group.directory_path, user.username, project.project_name
+            )
             prepare_workspace(workspace)
             context_file = self._write_context(execution, script, values)
             spec = build_spec(
-                execution_uuid=execution.execution_uuid, image=image,
+                execution_uuid=execution.execution_uuid,
+                image=image,
                 script_host_dir=str(self.config.groups_dir / group.directory_path),
-                script_filename=script.filename, workspace_host_dir=str(workspace),
-                context_host_file=str(context_file), limits=limits,
-                user_id=user.id, script_id=script.id, project_id=project.id,
-                interactive=execution.interactive, instance=self.config.instance,
+                script_filename=script.filename,
+                workspace_host_dir=str(workspace),
+                context_host_file=str(context_file),
+                limits=limits,
+                user_id=user.id,
+                script_id=script.id,
+                project_id=project.id,
+                interactive=execution.interactive,
+                instance=self.config.instance,
             )
             append_debug(execution, f"image {image}; starting container {spec.name}")
             handle = self.backend.start(spec)
         except (BackendError, OSError) as exc:
             message = exc.message if isinstance(exc, BackendError) else f"cannot prepare: {exc}"
             detail = exc.detail if isinstance(exc, BackendError) else ""
-            log.error("session %s failed to start: %s %s", execution.execution_uuid, message,
-                      detail)
+            log.error(
+                "session %s failed to start: %s %s", execution.execution_uuid, message, detail
+            )
             self._fail_start(db, execution, process, message)
             status = 503 if isinstance(exc, ImageMissing) else 502
-            raise SessionError(status, f"The run could not start: {message}",
-                               execution_id=execution.execution_uuid, state="failed") from exc
+            raise SessionError(
+                status,
+                f"The run could not start: {message}",
+                execution_id=execution.execution_uuid,
+                state="failed",
+            ) from exc
         process.backend_state = self.backend.get_state(handle)
         process.status = "starting" if execution.interactive else "running"
         execution.status = process.status
@@ -354,23 +408,22 @@ class SessionService:
         prefix = proxy_prefix(execution.project_id or 0, script.id, execution.user_id)
         env = execution.environment
         document = context_document(
-            script_filename=script.filename, parameters=values,
-            user_id=env["USER_ID"], user_level=env["USER_LEVEL"],
-            project_id=env["PROJECT_ID"], project_name=env["PROJECT_NAME"],
-            user_theme=env["USER_THEME"], user_language=env["USER_LANGUAGE"],
-            brand=self.config.brand, prefix=prefix if execution.interactive else "",
+            script_filename=script.filename,
+            parameters=values,
+            user_id=env["USER_ID"],
+            user_level=env["USER_LEVEL"],
+            project_id=env["PROJECT_ID"],
+            project_name=env["PROJECT_NAME"],
+            user_theme=env["USER_THEME"],
+            user_language=env["USER_LANGUAGE"],
+            brand=self.config.brand,
+            prefix=prefix if execution.interactive else "",
         )
-        path.write_text(json.dumps(document), encoding="utf-8")
-        # Secrets are in there: readable by the runner's uid only (when we can chown).
-        try:
-            os.chown(path, 10001, 10001)
-            os.chmod(path, 0o400)
-        except PermissionError:
-            os.chmod(path, 0o444)
-        return path
+        return write_context_file(path, document)
 
-    def _fail_start(self, db: Session, execution: Execution, process: ScriptProcess,
-                    message: str) -> None:
+    def _fail_start(
+        self, db: DbSession, execution: Execution, process: ScriptProcess, message: str
+    ) -> None:
         now = utcnow()
         execution.status = "failed"
         execution.end_time = now
@@ -388,8 +441,15 @@ class SessionService:
 
     # ---------------------------------------------------------------- stop
 
-    def stop(self, db: Session, process: ScriptProcess, *, reason: str = "user",
-             now: bool = False, timeout: float = 5.0) -> None:
+    def stop(
+        self,
+        db: DbSession,
+        process: ScriptProcess,
+        *,
+        reason: str = "user",
+        now: bool = False,
+        timeout: float = 5.0,
+    ) -> None:
         """Ask the session to end; the monitor records how it ended."""
         if process.status not in LIVE_STATES:
             return
@@ -402,6 +462,6 @@ class SessionService:
         except BackendError as exc:
             log.warning("stopping %s: %s %s", handle.execution_uuid, exc.message, exc.detail)
 
-    def _uuid(self, db: Session, process: ScriptProcess) -> str:
+    def _uuid(self, db: DbSession, process: ScriptProcess) -> str:
         execution = db.get(Execution, process.execution_id) if process.execution_id else None
         return execution.execution_uuid if execution else f"process-{process.id}"

@@ -19,8 +19,9 @@ bp = Blueprint("main", __name__)
 def inject_project() -> dict:
     if not current_user.is_authenticated:
         return {"active_project": None}
-    project = active_project(db.session, current_user,
-                             current_app.config["SM_DEFAULT_PROJECT_NAME"])
+    project = active_project(
+        db.session, current_user, current_app.config["SM_DEFAULT_PROJECT_NAME"]
+    )
     db.session.commit()
     return {"active_project": project}
 
@@ -30,8 +31,9 @@ def inject_project() -> dict:
 def dashboard():
     language = current_language()
     groups = db.session.execute(select(ScriptGroup).order_by(ScriptGroup.name)).scalars().all()
-    shown = [group_view(g, language, current_user) for g in visible_groups(list(groups),
-                                                                           current_user)]
+    shown = [
+        group_view(g, language, current_user) for g in visible_groups(list(groups), current_user)
+    ]
     return render_template("dashboard.html", groups=shown)
 
 
@@ -43,10 +45,12 @@ def group(group_id: int):
     if row is None or row not in visible_groups([row], current_user):
         abort(404, description="No such script group, or it is not available to you.")
     scripts = [script_view(s, language, current_user) for s in visible_scripts(row, current_user)]
-    project = active_project(db.session, current_user,
-                             current_app.config["SM_DEFAULT_PROJECT_NAME"])
-    recent_runs = recent_runs_by_script([s["id"] for s in scripts], current_user.id,
-                                        project.id if project else None)
+    project = active_project(
+        db.session, current_user, current_app.config["SM_DEFAULT_PROJECT_NAME"]
+    )
+    recent_runs = recent_runs_by_script(
+        [s["id"] for s in scripts], current_user.id, project.id if project else None
+    )
     categories = sorted({s["category"] for s in scripts if s["category"]})
     tags = sorted({t for s in scripts for t in s["tags"]})
     return render_template(
@@ -63,26 +67,35 @@ def group(group_id: int):
     )
 
 
-def recent_runs_by_script(script_ids: list[int], user_id: int, project_id: int | None,
-                          per_script: int = 5) -> dict[int, list[dict]]:
+def recent_runs_by_script(
+    script_ids: list[int], user_id: int, project_id: int | None, per_script: int = 5
+) -> dict[int, list[dict]]:
     """My last runs of each script in the active project, newest first."""
     runs: dict[int, list[dict]] = {sid: [] for sid in script_ids}
     if not script_ids:
         return runs
     rows = db.session.execute(
-        select(Execution).where(Execution.script_id.in_(script_ids),
-                                Execution.user_id == user_id,
-                                Execution.project_id == project_id)
-        .order_by(Execution.id.desc()).limit(per_script * len(script_ids) * 4)
+        select(Execution)
+        .where(
+            Execution.script_id.in_(script_ids),
+            Execution.user_id == user_id,
+            Execution.project_id == project_id,
+        )
+        .order_by(Execution.id.desc())
+        .limit(per_script * len(script_ids) * 4)
     ).scalars()
     for execution in rows:
         bucket = runs[execution.script_id or 0] if execution.script_id in runs else None
         if bucket is not None and len(bucket) < per_script:
-            bucket.append({
-                "execution_id": execution.execution_uuid, "status": execution.status,
-                "start_time": execution.start_time.isoformat(timespec="seconds"),
-                "duration_seconds": execution.duration_seconds,
-                "exit_code": execution.exit_code, "interactive": execution.interactive,
-                "proxy_url": execution.proxy_url,
-            })
+            bucket.append(
+                {
+                    "execution_id": execution.execution_uuid,
+                    "status": execution.status,
+                    "start_time": execution.start_time.isoformat(timespec="seconds"),
+                    "duration_seconds": execution.duration_seconds,
+                    "exit_code": execution.exit_code,
+                    "interactive": execution.interactive,
+                    "proxy_url": execution.proxy_url,
+                }
+            )
     return runs

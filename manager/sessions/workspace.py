@@ -1,0 +1,49 @@
+"""Host-side files of a session: the user's workspace folder and the runner's context file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("scriptsmanager")
+
+RUNNER_UID = 10001
+
+
+def prepare_workspace(path: str | Path) -> Path:
+    """Create a session workspace folder that the runner's uid (10001) can write.
+
+    As root: owned by 10001:10001, mode 0770. Otherwise the folder cannot be given away, so it is
+    made world-writable (0777) and a warning says so: run the manager as root (or as uid 10001)
+    to keep other local users out of workspaces.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(folder, RUNNER_UID, RUNNER_UID)
+        folder.chmod(0o770)
+    elif os.geteuid() != RUNNER_UID:
+        folder.chmod(0o777)
+        log.warning(
+            "workspace %s made world-writable (0777) so sessions (uid %d) can write it;"
+            " run the manager as root to restrict it to that uid",
+            folder,
+            RUNNER_UID,
+        )
+    return folder
+
+
+def write_context_file(path: str | Path, document: dict[str, Any]) -> Path:
+    """Write the runner's context JSON where the session can read it but not change it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document), encoding="utf-8")
+    if os.geteuid() == 0:
+        os.chown(target, 0, RUNNER_UID)
+        target.chmod(0o640)  # readable by the session's group only
+    else:
+        target.chmod(0o644)
+    return target
