@@ -109,15 +109,14 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from manager.server import serve
 
-    app_overrides = {"SM_START_BACKGROUND": True}
-    app = _app(**app_overrides)
+    app = _app()
     init_db(app)
     discover(app)
     ensure_admin(app)
     host = args.host or app.config["SM_HOST"]
     port = args.port or app.config["SM_PORT"]
     print(f"ScriptsManager on http://{host}:{port}/  (Ctrl+C stops it)", flush=True)
-    serve(host, port, app_overrides)
+    serve(host, port)
     return 0
 
 

@@ -1,36 +1,40 @@
-"""Run the app under gunicorn: one process, the gevent worker (Socket.IO needs one process)."""
+"""Run the app under gunicorn: one process, the gevent worker (Socket.IO needs one process).
+
+``serve`` replaces the current process with a fresh interpreter running gunicorn, so gevent
+patches the standard library before anything of ours (or requests, ssl, sqlite) is imported,
+and background work (catalog watcher, session monitor) starts only in the worker.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+
+def application() -> Any:
+    """The WSGI app gunicorn's worker loads: the full app with its background work."""
+    from manager import create_app
+
+    return create_app({"SM_START_BACKGROUND": True})
 
 
-class ManagerServer(BaseApplication):
-    def __init__(self, options: dict[str, Any], app_overrides: dict[str, Any]):
-        self.options = options
-        self.app_overrides = app_overrides
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        from manager import create_app
-
-        return create_app(self.app_overrides)
+def gunicorn_argv(host: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--worker-class", "gevent",
+        "--workers", "1",
+        "--bind", f"{host}:{port}",
+        "--timeout", "120",
+        "--graceful-timeout", "20",
+        "--keep-alive", "30",
+        "--no-control-socket",
+        "manager.server:application()",
+    ]  # fmt: skip
 
 
-def serve(host: str, port: int, app_overrides: dict[str, Any]) -> None:
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": 1,
-        "worker_class": "gevent",
-        "timeout": 120,
-        "graceful_timeout": 20,
-        "keepalive": 30,
-        "accesslog": None,  # the app writes logs/system/access.log itself
-    }
-    ManagerServer(options, app_overrides).run()
+def serve(host: str, port: int) -> None:
+    """Exec gunicorn; never returns."""
+    argv = gunicorn_argv(host, port)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)

@@ -11,9 +11,10 @@ from typing import Any
 from flask import Flask, g, request, session
 from flask_login import current_user
 
-from manager import errors
+from manager import errors, proxy
 from manager.auth.permissions import is_api_request
 from manager.config import build_config
+from manager.db import tune_sqlite
 from manager.extensions import bootstrap, csrf, db, login_manager
 from manager.logging_setup import configure_logging
 from manager.sessions import runtime as sessions_runtime
@@ -38,6 +39,8 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
         )
 
     db.init_app(app)
+    with app.app_context():
+        tune_sqlite(db.engine)
     csrf.init_app(app)
     bootstrap.init_app(app)
     _init_login(app)
@@ -49,6 +52,7 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
     template_globals.init_app(app)
     blueprints.register(app)
     sessions_runtime.init_app(app)
+    proxy.init_app(app)
     if app.config.get("SM_START_BACKGROUND") and app.config["SM_WATCH_SCRIPTS"]:
         from manager.catalog_app import start_watcher
 

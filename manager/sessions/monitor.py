@@ -110,6 +110,12 @@ class Monitor:
         if execution is None:
             process.status = "ended"
             return
+        if not process.backend_state:
+            # A request is starting its container right now; give it time before judging.
+            age = (self.clock() - process.started_at).total_seconds()
+            if age > START_DEADLINE:
+                self.finish(db, process, execution, handle, ExitStatus(None, error="gone"))
+            return
         status = self.backend.poll(handle)
         if status is not None:
             self.finish(db, process, execution, handle, status)
@@ -159,6 +165,13 @@ class Monitor:
             append_debug(execution, f"engine error: {status.error}")
         if status.error != "gone":
             self._collect_output(execution, handle)
+        if status.exit_code in (126, 127) and "exec" in (execution.error_output or ""):
+            # The runner never started: the image lacks it or is damaged.
+            append_debug(
+                execution,
+                f"image {execution.image} is broken: the runner could not "
+                "start; an admin should rebuild it (Admin → Environments)",
+            )
         execution.status = state
         execution.exit_code = status.exit_code
         execution.oom_killed = bool(status.oom_killed)

@@ -1,0 +1,89 @@
+"""Answer on the client socket directly under gunicorn's gevent worker, bypassing its writer.
+
+gunicorn's async workers let an application write the response itself and return
+``ALREADY_HANDLED``; the worker then goes on reading the next request on the same keep-alive
+connection. Doing so saves a system call (head and body leave in one write), gunicorn's
+per-header checks, and a trip through Python per relayed chunk.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from manager.proxy.upstream import READ_SIZE, Connection, ResponseHead, UpstreamError
+
+try:
+    from gunicorn.workers.base_async import ALREADY_HANDLED
+except ImportError:  # not running under gunicorn
+    ALREADY_HANDLED = None
+
+_buffers: list[bytearray] = []
+
+
+def client_socket(environ: Mapping[str, Any], response: ResponseHead) -> socket.socket | None:
+    """The client socket when this response can be written directly, else None.
+
+    Only under gunicorn's gevent worker (a gevent socket in ``gunicorn.socket``), for HTTP/1.1
+    clients and bodies of known length; everything else goes through plain WSGI.
+    """
+    if ALREADY_HANDLED is None or response.length is None:
+        return None
+    sock = environ.get("gunicorn.socket")
+    if sock is None or environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+        return None
+    if not type(sock).__module__.startswith("gevent."):
+        return None
+    return sock
+
+
+def send_response(
+    client: socket.socket,
+    conn: Connection,
+    response: ResponseHead,
+    headers: list[tuple[str, str]],
+    *,
+    closing: bool,
+) -> bool:
+    """Write head and body to the client; True when the upstream connection may be reused.
+
+    Raises OSError when the client goes away, UpstreamError when the container does.
+    """
+    lines = [f"HTTP/1.1 {response.status}\r\n"]
+    lines += [f"{name}: {value}\r\n" for name, value in headers]
+    if closing:
+        lines.append("Connection: close\r\n")
+    lines.append("\r\n")
+    head = "".join(lines).encode("latin-1")
+    rest = response.rest
+    length = response.length or 0
+    if len(rest) >= length:
+        client.sendall(head + rest[:length] if length else head)
+        return len(rest) == length
+    client.sendall(head + rest if len(rest) < 16384 else head)
+    if len(rest) >= 16384:
+        client.sendall(rest)
+    _copy(conn, client, length - len(rest))
+    return True
+
+
+def _copy(conn: Connection, client: socket.socket, remaining: int) -> None:
+    """Relay ``remaining`` body bytes through one reused buffer."""
+    buffer = _buffers.pop() if _buffers else bytearray(READ_SIZE)
+    view = memoryview(buffer)
+    recv_into = conn.sock.recv_into
+    try:
+        while remaining > 0:
+            try:
+                count = recv_into(view, READ_SIZE if remaining > READ_SIZE else remaining)
+            except OSError as exc:
+                raise UpstreamError(f"reading body: {exc}", before_response=False) from exc
+            if not count:
+                raise UpstreamError("body cut short", before_response=False)
+            client.sendall(view[:count])
+            remaining -= count
+    finally:
+        view.release()
+        if len(_buffers) < 16:
+            _buffers.append(buffer)

@@ -1,0 +1,426 @@
+"""The WSGI fast path: proxy URLs go straight to the session container, the rest to Flask."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+from flask import Flask
+
+from manager.proxy import direct, keepalive, pages
+from manager.proxy.auth import Authenticator, Caller, Identity, TtlCache
+from manager.proxy.headers import connection_tokens, request_head, response_headers
+from manager.proxy.resolver import ProxyDenied, ProxyTarget, ProxyUnavailable, Resolver
+from manager.proxy.routing import PROXY_PATH
+from manager.proxy.upstream import (
+    Connection,
+    ConnectionPool,
+    ResponseHead,
+    UpstreamError,
+    close,
+    iter_chunked,
+    iter_length,
+    iter_until_close,
+    read_head,
+)
+
+log = logging.getLogger("scriptsmanager.proxy")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+RESOLVE_TTL = 1.5  # seconds a resolver answer is reused for the same user and session
+DENY_TTL = 1.0
+TOUCH_EVERY = 1.0  # seconds between two activity reports for one session
+BODY_BUFFER = 64 * 1024  # request bodies up to this size go out in one write with the head
+BROKE_OFF = "the session's response broke off"
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+class ProxyMiddleware:
+    """Serve ``/project/<p>/script/<s>/user/<u>/...`` from the session's container.
+
+    Everything else goes to ``wsgi_app`` (Flask) untouched. The resolver is looked up in
+    ``app.extensions["sm_proxy_resolver"]`` on each cache miss, so it may be installed late.
+    """
+
+    def __init__(
+        self,
+        app: Flask,
+        wsgi_app: WSGIApp,
+        *,
+        pool: ConnectionPool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.clock = clock
+        config = app.config
+        self.pool = pool or ConnectionPool(
+            connect_timeout=float(config.get("SM_PROXY_CONNECT_TIMEOUT", 5.0)),
+            read_timeout=float(config.get("SM_PROXY_READ_TIMEOUT", 300.0)),
+        )
+        self.auth = Authenticator(app, clock=clock)
+        self._targets = TtlCache(RESOLVE_TTL)
+        self._touched: dict[str, float] = {}
+        self._login_url: str | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path: str = environ.get("PATH_INFO", "")
+        match = PROXY_PATH.match(path) if path[:9] == "/project/" else None
+        if match is None:
+            return self.wsgi_app(environ, start_response)
+        result = self.handle(environ, start_response, match)
+        if result is direct.ALREADY_HANDLED and not environ.get("SCRIPT_NAME"):
+            unreader = keepalive.unreader_of(environ)
+            if unreader is not None and "close" not in environ.get("HTTP_CONNECTION", "").lower():
+                client = environ["gunicorn.socket"]
+                return keepalive.serve_following(self, environ, unreader, client)
+        return result
+
+    def handle(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], match: re.Match[str]
+    ) -> Any:
+        """Serve one proxy request; returns a WSGI body, or ALREADY_HANDLED when it was
+        written on the socket directly."""
+        try:
+            return self._proxy(environ, start_response, match)
+        except ProxyDenied as exc:
+            return pages.error(self.app, environ, start_response, exc.status, exc.message)
+        except ProxyUnavailable as exc:
+            return pages.error(
+                self.app,
+                environ,
+                start_response,
+                exc.status,
+                exc.message,
+                retry_after=exc.retry_after,
+            )
+
+    def _proxy(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], match: re.Match[str]
+    ) -> Any:
+        identity = self.auth.identify(environ)
+        caller = identity.caller
+        if caller is None:
+            return pages.unauthorized(environ, start_response, self.login_url())
+        project_id, script_id, url_user_id = (int(x) for x in match.group(1, 2, 3))
+        rest = match.group(4)
+        path_prefix = match.string[: match.start(4)] if rest else match.string
+        prefix = environ.get("SCRIPT_NAME", "") + path_prefix
+        target = self._resolve(caller, project_id, script_id, url_user_id)
+        if rest is None:
+            query = environ.get("QUERY_STRING", "")
+            return pages.redirect(start_response, prefix + "/" + (f"?{query}" if query else ""))
+        self.touch(target.session_key)
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            from manager.proxy.websocket import relay
+
+            return relay(self, environ, start_response, target, prefix, identity)
+        try:
+            return self._forward(environ, start_response, target, prefix, identity)
+        except UpstreamError as exc:
+            log.warning(
+                "session %s at %s:%s: %s", target.session_key, target.host, target.port, exc
+            )
+            self._targets.pop((caller.user_id, caller.is_admin, project_id, script_id, url_user_id))
+            return pages.error(
+                self.app, environ, start_response, 502, "The session's web server did not answer."
+            )
+
+    def _resolve(
+        self, caller: Caller, project_id: int, script_id: int, url_user_id: int
+    ) -> ProxyTarget:
+        key = (caller.user_id, caller.is_admin, project_id, script_id, url_user_id)
+        now = self.clock()
+        cached = self._targets.get(key, now)
+        if cached is not None:
+            if isinstance(cached, ProxyDenied):
+                raise cached
+            return cached
+        resolver: Resolver | None = self.app.extensions.get("sm_proxy_resolver")
+        if resolver is None:
+            raise ProxyUnavailable(503, "Sessions are not available yet.", retry_after=5)
+        try:
+            target = resolver.resolve(
+                user_id=caller.user_id,
+                is_admin=caller.is_admin,
+                project_id=project_id,
+                script_id=script_id,
+                url_user_id=url_user_id,
+            )
+        except ProxyDenied as exc:
+            self._targets.put(key, exc, now, DENY_TTL)
+            raise
+        self._targets.put(key, target, now)
+        return target
+
+    def touch(self, session_key: str) -> None:
+        now = self.clock()
+        if now - self._touched.get(session_key, -TOUCH_EVERY) >= TOUCH_EVERY:
+            if len(self._touched) > 10_000:
+                self._touched.clear()
+            self._touched[session_key] = now
+            resolver: Resolver | None = self.app.extensions.get("sm_proxy_resolver")
+            if resolver is not None:
+                resolver.touch(session_key)
+
+    def login_url(self) -> str:
+        if self._login_url is None:
+            try:
+                with self.app.test_request_context():
+                    from flask import url_for
+
+                    self._login_url = url_for("auth.login")
+            except Exception:  # no login view registered (a bare test app): the usual place
+                self._login_url = "/login"
+        return self._login_url
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _forward(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        target: ProxyTarget,
+        prefix: str,
+        identity: Identity,
+    ) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        framing, body, stream = _request_body(environ)
+        head = self.request_head(environ, target, prefix, identity, framing)
+        conn, response = self._exchange(target, method, head, body, stream)
+        return self.respond(environ, conn, response, start_response, target, prefix, identity)
+
+    def respond(
+        self,
+        environ: dict[str, Any],
+        conn: Connection,
+        response: ResponseHead,
+        start_response: Callable[..., Any],
+        target: ProxyTarget,
+        prefix: str,
+        identity: Identity,
+    ) -> Iterable[bytes]:
+        """Answer the client with the container's response (directly on the socket when the
+        server allows it); the connection is released or closed once the body was read."""
+        client = direct.client_socket(environ, response)
+        headers = response_headers(
+            response.lines,
+            prefix=prefix,
+            upstream_hosts=_upstream_hosts(target),
+            forbidden_cookies=self.auth.manager_cookies,
+            keep_date=client is not None,
+        )
+        if identity.refreshed_session:
+            headers.append(("Set-Cookie", identity.refreshed_session))
+        if client is not None:
+            return self._respond_direct(environ, client, conn, response, headers)
+        start_response(response.status, headers)
+        length = response.length
+        if length is not None and len(response.rest) == length:
+            if response.keep_alive:
+                self.pool.release(conn)
+            else:
+                close(conn)
+            return [response.rest] if length else []
+        return self._relay(conn, response)
+
+    def _respond_direct(
+        self,
+        environ: dict[str, Any],
+        client: Any,
+        conn: Connection,
+        response: ResponseHead,
+        headers: list[tuple[str, str]],
+    ) -> Any:
+        closing = "close" in environ.get("HTTP_CONNECTION", "").lower()
+        reusable = False
+        try:
+            reusable = direct.send_response(client, conn, response, headers, closing=closing)
+        except UpstreamError as exc:
+            log.warning("response from %s:%s broke off: %s", *conn.key, exc)
+            raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc
+        finally:
+            if reusable and response.keep_alive:
+                self.pool.release(conn)
+            else:
+                close(conn)
+        return direct.ALREADY_HANDLED
+
+    def request_head(
+        self,
+        environ: dict[str, Any],
+        target: ProxyTarget,
+        prefix: str,
+        identity: Identity,
+        framing: str,
+    ) -> bytes:
+        remote = environ.get("REMOTE_ADDR") or ""
+        previous = environ.get("HTTP_X_FORWARDED_FOR")
+        forwarded = {
+            "X-Forwarded-For": f"{previous}, {remote}" if previous else remote,
+            "X-Forwarded-Host": environ.get("HTTP_HOST") or _server_host(environ),
+            "X-Forwarded-Proto": environ.get("wsgi.url_scheme", "http"),
+            "X-Forwarded-Prefix": prefix,
+        }
+        skip = connection_tokens(environ)
+        if identity.used_token:
+            skip = skip | {"HTTP_AUTHORIZATION"}  # the manager's token is not the script's
+        return request_head(
+            environ,
+            target=_request_target(environ, prefix),
+            host=f"{target.host}:{target.port}",
+            cookie=identity.cookie,
+            forwarded=forwarded,
+            framing=framing,
+            skip=skip,
+        )
+
+    def _exchange(
+        self,
+        target: ProxyTarget,
+        method: str,
+        head: bytes,
+        body: bytes,
+        stream: Iterator[bytes] | None,
+    ) -> tuple[Connection, ResponseHead]:
+        """Send the request and read the response head, retrying once on a stale connection."""
+        while True:
+            conn = self.pool.acquire(target.host, target.port)
+            try:
+                _send(conn, head, body, stream)
+                return conn, read_head(conn, method)
+            except UpstreamError as exc:
+                close(conn)
+                if (
+                    conn.reused
+                    and exc.before_response
+                    and stream is None
+                    and (method in IDEMPOTENT or not body)
+                ):
+                    continue
+                raise
+            except BaseException:
+                close(conn)
+                raise
+
+    def _relay(self, conn: Connection, response: ResponseHead) -> Iterator[bytes]:
+        """Stream the rest of the body; the connection goes back to the pool only when whole."""
+        complete = False
+        try:
+            if response.chunked:
+                yield from iter_chunked(conn, response.rest)
+            elif response.length is None:
+                yield from iter_until_close(conn, response.rest)
+            else:
+                yield from iter_length(conn, response.rest, response.length)
+            complete = True
+        except UpstreamError as exc:
+            log.warning("response from %s:%s broke off: %s", *conn.key, exc)
+            # Abort the client connection too, so the browser does not take a cut body as whole.
+            raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc
+        finally:
+            if complete and response.keep_alive:
+                self.pool.release(conn)
+            else:
+                close(conn)
+
+
+def _request_body(environ: dict[str, Any]) -> tuple[str, bytes, Iterator[bytes] | None]:
+    """Return (framing header line, buffered body, streamed body) for the upstream request."""
+    stream = environ["wsgi.input"]
+    length_text = environ.get("CONTENT_LENGTH")
+    if length_text:
+        try:
+            length = int(length_text)
+        except ValueError:
+            length = 0
+        if length <= 0:
+            return "Content-Length: 0\r\n", b"", None
+        framing = f"Content-Length: {length}\r\n"
+        if length <= BODY_BUFFER:
+            return framing, _read_exactly(stream, length), None
+        return framing, b"", _iter_input(stream, length)
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return "Transfer-Encoding: chunked\r\n", b"", _iter_chunked_input(stream)
+    if environ["REQUEST_METHOD"] in ("POST", "PUT", "PATCH"):
+        return "Content-Length: 0\r\n", b"", None
+    return "", b"", None
+
+
+def _read_exactly(stream: Any, length: int) -> bytes:
+    data = stream.read(length)
+    if len(data) != length:
+        raise UpstreamError("the client sent a shorter body than announced")
+    return data
+
+
+def _iter_input(stream: Any, length: int) -> Iterator[bytes]:
+    while length > 0:
+        data = stream.read(min(length, BODY_BUFFER))
+        if not data:
+            raise UpstreamError("the client sent a shorter body than announced")
+        length -= len(data)
+        yield data
+
+
+def _iter_chunked_input(stream: Any) -> Iterator[bytes]:
+    while True:
+        data = stream.read(BODY_BUFFER)
+        if not data:
+            yield b"0\r\n\r\n"
+            return
+        yield b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def _send(conn: Connection, head: bytes, body: bytes, stream: Iterator[bytes] | None) -> None:
+    try:
+        conn.sock.sendall(head + body if body else head)
+        if stream is not None:
+            for piece in stream:
+                conn.sock.sendall(piece)
+    except OSError as exc:
+        raise UpstreamError(f"sending the request: {exc}") from exc
+
+
+def _request_target(environ: dict[str, Any], prefix: str) -> str:
+    """The path after the prefix and the query, as the client encoded them."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    if raw and raw[0] != "/":
+        scheme_end = raw.find("://")
+        raw = raw[raw.find("/", scheme_end + 3) :] if scheme_end >= 0 else ""
+    raw_path, sep, raw_query = raw.partition("?")
+    if raw_path.startswith(prefix + "/"):
+        path = raw_path[len(prefix) :]
+    else:  # decoded by the server (or percent-encoded ids): encode again
+        rest = environ.get("PATH_INFO", "")[len(prefix) - len(environ.get("SCRIPT_NAME", "")) :]
+        path = quote(rest.encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
+    query = environ.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+def _server_host(environ: dict[str, Any]) -> str:
+    return f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+
+
+_hosts_cache: dict[tuple[str, int], frozenset[str]] = {}
+
+
+def _upstream_hosts(target: ProxyTarget) -> frozenset[str]:
+    """The netlocs under which the container may name itself in an absolute redirect."""
+    key = (target.host, target.port)
+    hosts = _hosts_cache.get(key)
+    if hosts is None:
+        names = {f"{target.host}:{target.port}".lower()}
+        if target.port == 80:
+            names.add(target.host.lower())
+        hosts = frozenset(names)
+        if len(_hosts_cache) > 4096:
+            _hosts_cache.clear()
+        _hosts_cache[key] = hosts
+    return hosts

@@ -1,0 +1,275 @@
+"""A lean HTTP/1.1 client for session containers: pooled keep-alive sockets, large-chunk reads.
+
+Written against the ``socket`` module, so it is cooperative under gevent's monkey patching (the
+manager's gunicorn worker) and plain blocking under threads (the development server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+READ_SIZE = 256 * 1024  # large reads: fewer trips through Python per MiB relayed
+MAX_HEAD = 64 * 1024
+
+
+class UpstreamError(Exception):
+    """The container could not be reached, or broke the exchange (refused, reset, timeout)."""
+
+    def __init__(self, message: str, *, before_response: bool = True) -> None:
+        super().__init__(message)
+        self.before_response = before_response
+
+
+@dataclass
+class Connection:
+    """One socket to a container, with bytes read past the last response."""
+
+    sock: socket.socket
+    key: tuple[str, int]
+    reused: bool = False
+    idle_since: float = field(default_factory=time.monotonic)
+
+
+class ConnectionPool:
+    """Idle keep-alive connections per (host, port), most recently used first."""
+
+    def __init__(
+        self,
+        *,
+        max_idle: int = 64,
+        idle_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 300.0,
+    ) -> None:
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._idle: dict[tuple[str, int], list[Connection]] = {}
+        self._lock = threading.Lock()
+
+    def connect(self, host: str, port: int) -> Connection:
+        """Open a new connection; raises UpstreamError when the container does not answer."""
+        try:
+            sock = socket.create_connection((host, port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise UpstreamError(f"cannot connect to {host}:{port}: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(self.read_timeout)
+        return Connection(sock, (host, port))
+
+    def acquire(self, host: str, port: int) -> Connection:
+        """A live idle connection when there is one, else a new one."""
+        key = (host, port)
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return self.connect(host, port)
+            if now - conn.idle_since < self.idle_timeout and _still_open(conn.sock):
+                conn.reused = True
+                return conn
+            close(conn)
+
+    def release(self, conn: Connection) -> None:
+        """Return a connection whose last response was read completely."""
+        conn.idle_since = time.monotonic()
+        with self._lock:
+            idle = self._idle.setdefault(conn.key, [])
+            if len(idle) < self.max_idle:
+                idle.append(conn)
+                return
+        close(conn)
+
+    def clear(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            close(conn)
+
+
+def close(conn: Connection) -> None:
+    with contextlib.suppress(OSError):
+        conn.sock.close()
+
+
+def _still_open(sock: socket.socket) -> bool:
+    """False when the peer closed an idle connection (or sent something unasked)."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.settimeout(timeout)
+    return False  # EOF, or stray bytes: either way not reusable
+
+
+@dataclass
+class ResponseHead:
+    """Status and raw header lines of an upstream response, and the body bytes read with them."""
+
+    status: str  # "200 OK"
+    code: int
+    lines: list[str]
+    rest: bytes
+    length: int | None  # Content-Length; None with chunked or read-until-close
+    chunked: bool
+    keep_alive: bool
+
+
+def read_head(conn: Connection, method: str) -> ResponseHead:
+    """Read one response head (skipping 1xx interim responses other than 101)."""
+    sock = conn.sock
+    buf = b""
+    got_any = False
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_HEAD:
+                raise UpstreamError("response head too large", before_response=False)
+            try:
+                data = sock.recv(READ_SIZE)
+            except OSError as exc:
+                raise UpstreamError(
+                    f"reading response: {exc}", before_response=not got_any
+                ) from exc
+            if not data:
+                raise UpstreamError(
+                    "connection closed before a response", before_response=not got_any
+                )
+            got_any = True
+            buf += data
+            continue
+        head = buf[:end].decode("latin-1")
+        rest = buf[end + 4 :]
+        status_line, _, header_block = head.partition("\r\n")
+        version, _, status = status_line.partition(" ")
+        try:
+            code = int(status[:3])
+        except ValueError:
+            raise UpstreamError(f"bad status line {status_line!r}", before_response=False) from None
+        if 100 <= code < 200 and code != 101:
+            buf = rest
+            continue
+        lines = header_block.split("\r\n") if header_block else []
+        return _head(status, code, version, lines, rest, method)
+
+
+def _head(
+    status: str, code: int, version: str, lines: list[str], rest: bytes, method: str
+) -> ResponseHead:
+    length: int | None = None
+    chunked = False
+    keep_alive = version == "HTTP/1.1"
+    for line in lines:
+        name, _, value = line.partition(":")
+        lowered = name.strip().lower()
+        if lowered == "content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise UpstreamError("bad Content-Length", before_response=False) from None
+        elif lowered == "transfer-encoding":
+            chunked = "chunked" in value.lower()
+        elif lowered == "connection":
+            tokens = value.lower()
+            if "close" in tokens:
+                keep_alive = False
+            elif "keep-alive" in tokens:
+                keep_alive = True
+    if method == "HEAD" or code in (204, 304) or code < 200:
+        length, chunked = 0, False
+    elif chunked:
+        length = None
+    if length is None and not chunked:
+        keep_alive = False  # body ends when the connection closes
+    return ResponseHead(status, code, lines, rest, length, chunked, keep_alive)
+
+
+def iter_length(conn: Connection, rest: bytes, length: int) -> Iterator[bytes]:
+    """Yield exactly ``length`` body bytes, as they arrive."""
+    if rest:
+        if len(rest) > length:
+            raise UpstreamError("more bytes than Content-Length", before_response=False)
+        length -= len(rest)
+        yield rest
+    recv = conn.sock.recv
+    while length > 0:
+        try:
+            data = recv(READ_SIZE if length > READ_SIZE else length)
+        except OSError as exc:
+            raise UpstreamError(f"reading body: {exc}", before_response=False) from exc
+        if not data:
+            raise UpstreamError("body cut short", before_response=False)
+        length -= len(data)
+        yield data
+
+
+def iter_until_close(conn: Connection, rest: bytes) -> Iterator[bytes]:
+    """Yield body bytes until the container closes the connection."""
+    if rest:
+        yield rest
+    while True:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except OSError as exc:
+            raise UpstreamError(f"reading body: {exc}", before_response=False) from exc
+        if not data:
+            return
+        yield data
+
+
+def iter_chunked(conn: Connection, rest: bytes) -> Iterator[bytes]:
+    """Decode a chunked body, yielding chunk data as soon as it arrives."""
+    buf = rest
+    recv = conn.sock.recv
+
+    def more() -> bytes:
+        try:
+            data = recv(READ_SIZE)
+        except OSError as exc:
+            raise UpstreamError(f"reading body: {exc}", before_response=False) from exc
+        if not data:
+            raise UpstreamError("chunked body cut short", before_response=False)
+        return data
+
+    while True:
+        end = buf.find(b"\r\n")
+        while end < 0:
+            if len(buf) > MAX_HEAD:
+                raise UpstreamError("bad chunk header", before_response=False)
+            buf += more()
+            end = buf.find(b"\r\n")
+        try:
+            size = int(buf[:end].split(b";", 1)[0], 16)
+        except ValueError:
+            raise UpstreamError("bad chunk size", before_response=False) from None
+        buf = buf[end + 2 :]
+        if size == 0:
+            # Trailers (ignored) end with an empty line.
+            while not (buf.startswith(b"\r\n") or b"\r\n\r\n" in buf):
+                buf += more()
+            return
+        while size > 0:
+            if not buf:
+                buf = more()
+            piece = buf[:size]
+            buf = buf[len(piece) :]
+            size -= len(piece)
+            yield piece
+        while len(buf) < 2:
+            buf += more()
+        buf = buf[2:]  # the CRLF after the chunk data
