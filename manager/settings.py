@@ -340,6 +340,13 @@ SETTINGS: tuple[Setting, ...] = (
         1.0,
         "Seconds between two passes of the session monitor (state, timeouts, reaping).",
     ),
+    Setting(
+        "SM_PROXY_START_WAIT",
+        "SM_PROXY_START_WAIT",
+        "float",
+        5.0,
+        "Seconds a request to a starting session waits for it before the 'starting' page.",
+    ),
     # Data management and backup
     Setting(
         "SM_AUTO_BACKUP",

@@ -98,6 +98,7 @@ def app_config(tmp_path: Path, database_url: str, groups_dir: Path) -> dict:
         # Unit tests run sessions on the in-memory FakeBackend; Docker tests bring their own.
         "SM_BASE_IMAGE": "scriptsmanager-base:bookworm",
         "SM_TEST_BACKEND": FakeBackend(),
+        "SM_PROXY_START_WAIT": 0.2,
     }
 
 

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
 from manager.models import Execution, ScriptProcess
 from manager.proxy.resolver import ProxyDenied, ProxyTarget, ProxyUnavailable
-from manager.sessions.monitor import Activity
+from manager.sessions.backend import SessionBackend
+from manager.sessions.monitor import Activity, health_ok
 
 
 class SessionResolver:
-    """Implements ``manager.proxy.resolver.Resolver`` over the database's live sessions."""
+    """Implements ``manager.proxy.resolver.Resolver`` over the database's live sessions.
 
-    def __init__(self, app: Any, activity: Activity, admin_inspect: bool):
+    A request for a session that is still starting waits (up to ``start_wait`` seconds) for its
+    web server instead of bouncing off a 503 page: the first page arrives as soon as it can.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        activity: Activity,
+        admin_inspect: bool,
+        backend: SessionBackend | None = None,
+        start_wait: float = 5.0,
+        health_check: Callable[[str, int], bool] = health_ok,
+    ):
         self.app = app
         self.activity = activity
         self.admin_inspect = admin_inspect
+        self.backend = backend
+        self.start_wait = start_wait
+        self.health_check = health_check
 
     def resolve(
         self, *, user_id: int, is_admin: bool, project_id: int, script_id: int, url_user_id: int
@@ -48,13 +66,28 @@ class SessionResolver:
             )
         process, execution_uuid = row
         if process.status == "starting":
-            raise ProxyUnavailable(503, "The session is starting.", retry_after=1)
+            return self._await_ready(process, execution_uuid)
         address = (process.backend_state or {}).get("address")
         if process.status not in ("running", "stopping") or not address:
             raise ProxyUnavailable(
                 502, "This session has ended. Start it again from its group page."
             )
         return ProxyTarget(host=str(address[0]), port=int(address[1]), session_key=execution_uuid)
+
+    def _await_ready(self, process: ScriptProcess, execution_uuid: str) -> ProxyTarget:
+        """Wait for a starting session's health check; 503 when it takes longer."""
+        if self.backend is None or not process.backend_state:
+            raise ProxyUnavailable(503, "The session is starting.", retry_after=1)
+        handle = self.backend.load_state(execution_uuid, process.backend_state)
+        deadline = time.monotonic() + self.start_wait
+        target = None
+        while time.monotonic() < deadline:
+            target = target or self.backend.address(handle)
+            if target is not None and self.health_check(target.host, target.port):
+                # The monitor records "running" on its next pass; serve the page now.
+                return ProxyTarget(host=target.host, port=target.port, session_key=execution_uuid)
+            time.sleep(0.02)
+        raise ProxyUnavailable(503, "The session is starting.", retry_after=1)
 
     def touch(self, session_key: str) -> None:
         self.activity.touch(session_key)

@@ -61,7 +61,13 @@ def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
     )
     runtime = Runtime(chosen, service, activity, Monitor(service, activity), environments)
     app.extensions["sm_sessions"] = runtime
-    app.extensions["sm_proxy_resolver"] = SessionResolver(app, activity, config.admin_inspect)
+    app.extensions["sm_proxy_resolver"] = SessionResolver(
+        app,
+        activity,
+        config.admin_inspect,
+        backend=chosen,
+        start_wait=app.config.get("SM_PROXY_START_WAIT", 5.0),
+    )
     if app.config.get("SM_START_BACKGROUND"):
         runtime.background = SessionMonitor(app, runtime.monitor, app.config["SM_MONITOR_INTERVAL"])
         runtime.background.start()

@@ -4,34 +4,21 @@ with the real runner image, the reverse proxy, a manager killed with SIGKILL and
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import REPO, missing
+from tests.conftest import missing
+from tests.support.serve import Server, login, script_ids, wait_status
 
 RUN = uuid.uuid4().hex[:6]
 INSTANCE = f"smtest-e2e-{RUN}"
 PREFIX = f"smtest-e2e-{RUN}"
-ADMIN_PASSWORD = "e2e-admin-password"
 
 pytestmark = pytest.mark.docker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -58,104 +45,22 @@ def engine():
     client.close()
 
 
-class Server:
-    """``scriptsmanager serve`` in its own process group, restartable on the same data."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        groups = root / "script_groups"
-        if not groups.exists():
-            shutil.copytree(REPO / "script_groups", groups)
-        self.env = {
-            **os.environ,
-            "SECRET_KEY": "e2e-secret-key-" + "x" * 32,
-            "SM_DATA_DIR": str(root / "data"),
-            "SM_LOG_DIR": str(root / "logs"),
-            "SM_SCRIPT_GROUPS_DIR": str(groups),
-            "SM_CONDA_ENVS_DIR": str(REPO / "conda-envs"),
-            "SM_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "SM_INSTANCE": INSTANCE,
-            "SM_NETWORK_PREFIX": PREFIX,
-            "SM_BASE_IMAGE": "scriptsmanager-base:bookworm",
-            "SM_MONITOR_INTERVAL": "0.3",
-            "SM_PORT": str(self.port),
-        }
-        self.env.pop("DATABASE_URL", None)  # the embedded default, as `make run` uses
-
-    def start(self) -> None:
-        log = open(self.root / "serve.log", "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "manager.cli", "serve"], env=self.env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(self.url + "/health", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise AssertionError("server did not start:\n" + self.log())
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no clean shutdown of anything."""
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
-
-    def log(self) -> str:
-        return (self.root / "serve.log").read_text(errors="replace")[-5000:]
-
-
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory) -> Iterator[Server]:
-    instance = Server(tmp_path_factory.mktemp("e2e"))
+    instance = Server(tmp_path_factory.mktemp("e2e"), INSTANCE, PREFIX)
     instance.start()
     yield instance
     instance.kill()
 
 
-def login(server: Server) -> requests.Session:
-    session = requests.Session()
-    response = session.post(server.url + "/api/auth/login",
-                            json={"username": "admin", "password": ADMIN_PASSWORD})
-    assert response.status_code == 200, response.text
-    token = session.get(server.url + "/api/auth/csrf").json()["csrf_token"]
-    session.headers["X-CSRFToken"] = token
-    return session
-
-
-def script_ids(server: Server, session: requests.Session) -> dict[str, int]:
-    ids = {}
-    for group in session.get(server.url + "/api/script-groups").json()["groups"]:
-        listing = session.get(f"{server.url}/api/script-groups/{group['id']}/scripts").json()
-        ids.update({s["filename"]: s["id"] for s in listing["scripts"]})
-    return ids
-
-
-def wait_status(server: Server, session: requests.Session, run_id: str, wanted: set[str],
-                timeout: float = 60) -> dict:
-    deadline = time.time() + timeout
-    body: dict = {}
-    while time.time() < deadline:
-        body = session.get(f"{server.url}/api/executions/{run_id}").json()
-        if body["status"] in wanted:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} stayed {body.get('status')}:\n{server.log()}")
-
-
 def test_batch_run_in_a_container(server: Server):
     session = login(server)
     ids = script_ids(server, session)
-    started = session.post(f"{server.url}/api/scripts/{ids['csv_summary.py']}/execute",
-                           json={"parameters": {}})
+    started = session.post(
+        f"{server.url}/api/scripts/{ids['csv_summary.py']}/execute", json={"parameters": {}}
+    )
     assert started.status_code == 201, started.text
-    done = wait_status(server, session, started.json()["execution_id"],
-                       {"completed", "failed"})
+    done = wait_status(server, session, started.json()["execution_id"], {"completed", "failed"})
     assert done["status"] == "completed" and done["exit_code"] == 0, done
     workspace = server.root / "data" / "script_groups" / "data_processing" / "admin"
     assert any(workspace.rglob("*.json")), "the report should persist in the workspace"
@@ -170,8 +75,7 @@ def test_interactive_session_through_the_proxy_survives_a_manager_kill(server: S
     wait_status(server, session, body["execution_id"], {"running"})
     page = session.get(server.url + body["proxy_url"])
     assert page.status_code == 200 and "<html" in page.text.lower()
-    answer = session.post(server.url + body["proxy_url"] + "calculate",
-                          json={"expression": "6*7"})
+    answer = session.post(server.url + body["proxy_url"] + "calculate", json={"expression": "6*7"})
     assert answer.status_code == 200 and answer.json()["formatted"] == "42"
 
     server.kill()
@@ -190,7 +94,8 @@ def test_interactive_session_through_the_proxy_survives_a_manager_kill(server: S
     deadline = time.time() + 20
     while time.time() < deadline:
         left = engine.containers.list(
-            all=True, filters={"label": f"io.scriptsmanager.execution={body['execution_id']}"})
+            all=True, filters={"label": f"io.scriptsmanager.execution={body['execution_id']}"}
+        )
         if not left:
             break
         time.sleep(0.3)
