@@ -103,3 +103,20 @@ def visible_scripts(group: ScriptGroup, user: User) -> list[Script]:
         and visible(user, s.required_level)
         and (s.invalid_reason is None or can_edit(user))
     ]
+
+
+def visible_script_or_404(script_id: int) -> Script:
+    """The script if the current user may see it; 404 otherwise (existence is not revealed)."""
+    from flask import abort
+    from flask_login import current_user
+
+    from manager.extensions import db
+
+    script = db.session.get(Script, script_id)
+    if (
+        script is None
+        or not visible_groups([script.group], current_user)
+        or script not in visible_scripts(script.group, current_user)
+    ):
+        abort(404, description=f"No script with id {script_id} is available to you.")
+    return script

@@ -13,8 +13,14 @@ from manager.catalog.discovery import refresh_group, refresh_script, update_scri
 from manager.catalog.errors import MetadataError
 from manager.errors import error_response
 from manager.extensions import db
-from manager.models import Script, ScriptGroup
-from manager.presenters import group_view, script_view, visible_groups, visible_scripts
+from manager.models import ScriptGroup
+from manager.presenters import (
+    group_view,
+    script_view,
+    visible_groups,
+    visible_script_or_404,
+    visible_scripts,
+)
 from manager.template_globals import current_language
 
 bp = Blueprint("api_catalog", __name__, url_prefix="/api")
@@ -25,17 +31,6 @@ def _group_or_404(group_id: int) -> ScriptGroup:
     if group is None or not visible_groups([group], current_user):
         abort(404, description=f"No script group with id {group_id} is available to you.")
     return group
-
-
-def _script_or_404(script_id: int) -> Script:
-    script = db.session.get(Script, script_id)
-    if (
-        script is None
-        or not visible_groups([script.group], current_user)
-        or script not in visible_scripts(script.group, current_user)
-    ):
-        abort(404, description=f"No script with id {script_id} is available to you.")
-    return script
 
 
 @bp.get("/script-groups")
@@ -86,7 +81,7 @@ def group_refresh(group_id: int):
 @bp.get("/scripts/<int:script_id>/metadata")
 @login_required
 def get_metadata(script_id: int):
-    script = _script_or_404(script_id)
+    script = visible_script_or_404(script_id)
     body = script_view(script, current_language(), current_user)
     body["metadata"] = script.metadata_json
     return jsonify(body)
@@ -95,7 +90,7 @@ def get_metadata(script_id: int):
 @bp.put("/scripts/<int:script_id>/metadata")
 @require_level("developer")
 def put_metadata(script_id: int):
-    script = _script_or_404(script_id)
+    script = visible_script_or_404(script_id)
     changes = json_body()
     try:
         update_script_metadata(db.session, script, changes)
@@ -115,7 +110,7 @@ def put_metadata(script_id: int):
 @bp.post("/scripts/<int:script_id>/refresh-metadata")
 @require_level("developer")
 def refresh_metadata(script_id: int):
-    script = _script_or_404(script_id)
+    script = visible_script_or_404(script_id)
     refresh_script(db.session, script, current_app.config["SM_SCRIPT_GROUPS_DIR"])
     audit.record(db.session, "script_metadata_refreshed", target=f"script:{script.id}")
     db.session.commit()

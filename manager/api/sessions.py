@@ -14,22 +14,11 @@ from manager.auth.permissions import require_level
 from manager.errors import error_response
 from manager.extensions import db
 from manager.models import Execution, Script, ScriptProcess, User
-from manager.presenters import visible_groups, visible_scripts
+from manager.presenters import visible_script_or_404
 from manager.sessions.runtime import runtime
 from manager.sessions.service import LIVE_STATES, SessionError
 
 bp = Blueprint("api_sessions", __name__, url_prefix="/api")
-
-
-def _script_or_404(script_id: int) -> Script:
-    script = db.session.get(Script, script_id)
-    if (
-        script is None
-        or not visible_groups([script.group], current_user)
-        or script not in visible_scripts(script.group, current_user)
-    ):
-        abort(404, description=f"No script with id {script_id} is available to you.")
-    return script
 
 
 def execution_view(execution: Execution, process: ScriptProcess | None = None) -> dict[str, Any]:
@@ -101,14 +90,14 @@ def _start(script: Script, data: dict[str, Any]):
 @bp.post("/scripts/<int:script_id>/execute")
 @login_required
 def execute(script_id: int):
-    return _start(_script_or_404(script_id), json_body() if request.data else {})
+    return _start(visible_script_or_404(script_id), json_body() if request.data else {})
 
 
 @bp.post("/scripts/<int:script_id>/proxy-access")
 @login_required
 def proxy_access(script_id: int):
     """Open (or reuse) the interactive session of this script in a project."""
-    script = _script_or_404(script_id)
+    script = visible_script_or_404(script_id)
     return _start(script, json_body() if request.data else {})
 
 
@@ -135,7 +124,7 @@ def _execution_for_me(execution_id: str) -> Execution:
 @bp.get("/scripts/<int:script_id>/status")
 @login_required
 def status(script_id: int):
-    script = _script_or_404(script_id)
+    script = visible_script_or_404(script_id)
     if request.args.get("execution_id"):
         execution = _execution_for_me(request.args["execution_id"])
         return jsonify(
@@ -193,7 +182,7 @@ def _my_live(script: Script, data: dict[str, Any], interactive_only: bool) -> li
 @bp.post("/scripts/<int:script_id>/stop")
 @login_required
 def stop(script_id: int):
-    script = _script_or_404(script_id)
+    script = visible_script_or_404(script_id)
     data = json_body() if request.data else {}
     stopped = _stop_processes(_my_live(script, data, interactive_only=False))
     if not stopped:
@@ -204,7 +193,7 @@ def stop(script_id: int):
 @bp.post("/scripts/<int:script_id>/proxy-cleanup")
 @login_required
 def proxy_cleanup(script_id: int):
-    script = _script_or_404(script_id)
+    script = visible_script_or_404(script_id)
     data = json_body() if request.data else {}
     return jsonify({"stopped": _stop_processes(_my_live(script, data, interactive_only=True))})
 
@@ -241,13 +230,13 @@ def _interactive_view(script: Script) -> dict[str, Any]:
 @bp.get("/scripts/<int:script_id>/proxy-status")
 @login_required
 def proxy_status(script_id: int):
-    return jsonify(_interactive_view(_script_or_404(script_id)))
+    return jsonify(_interactive_view(visible_script_or_404(script_id)))
 
 
 @bp.get("/scripts/<int:script_id>/proxy-url")
 @login_required
 def proxy_url(script_id: int):
-    view = _interactive_view(_script_or_404(script_id))
+    view = _interactive_view(visible_script_or_404(script_id))
     if view["status"] not in ("running", "starting"):
         return error_response(
             404,
