@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from manager.config import normalise_database_url
-from manager.sessions.fake import FakeBackend
+from manager.sessions.fake import FakeBackend, FakeScript
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "password123"
@@ -182,3 +182,21 @@ def api(app):
         return wrapper
 
     return make
+
+
+@pytest.fixture
+def fake(app_config) -> FakeBackend:
+    """The app's engine: a FakeBackend whose runs print two lines and succeed."""
+    backend = FakeBackend(FakeScript(output=("hello", ("stderr", "warn")), exit_code=0))
+    app_config["SM_TEST_BACKEND"] = backend
+    return backend
+
+
+@pytest.fixture
+def ready_app(fake, app):
+    """The app with the example catalog discovered; the fake answers health checks."""
+    from manager.catalog_app import run_discovery
+
+    run_discovery(app)
+    app.extensions["sm_sessions"].monitor.health_check = lambda host, port: True
+    return app

@@ -13,43 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from manager.models import Execution, Script, utcnow
+from manager.models import Execution, utcnow
 from manager.sessions.fake import FakeBackend, FakeScript
-
-
-@pytest.fixture
-def fake(app_config) -> FakeBackend:
-    backend = FakeBackend(FakeScript(output=("hello", ("stderr", "warn")), exit_code=0))
-    app_config["SM_TEST_BACKEND"] = backend
-    return backend
-
-
-@pytest.fixture
-def ready_app(fake, app):
-    """The app with the example catalog discovered and health checks answered by the fake."""
-    from manager.catalog_app import run_discovery
-
-    run_discovery(app)
-    app.extensions["sm_sessions"].monitor.health_check = lambda host, port: True
-    return app
-
-
-def script_id(app, filename: str) -> int:
-    from manager.extensions import db
-
-    with app.app_context():
-        return db.session.execute(select(Script.id).where(Script.filename == filename)).scalar_one()
-
-
-def tick(app, clock=None) -> None:
-    from manager.extensions import db
-
-    monitor = app.extensions["sm_sessions"].monitor
-    if clock is not None:
-        monitor.clock = clock
-    with app.app_context():
-        monitor.tick(db.session)
-        db.session.remove()
+from tests.support.catalog import script_id, tick
 
 
 def execution(app, execution_id: str) -> Execution:

@@ -14,7 +14,7 @@ from manager.models.user import LEVELS
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "manager" / "i18n" / "translations"
 TEMPLATES = ROOT / "manager" / "templates"
-APP_JS = ROOT / "manager" / "static" / "js" / "app.js"
+JS_DIR = ROOT / "manager" / "static" / "js"
 LANGUAGES = ("en", "es", "it", "fr")
 
 # A literal key only: `_('level.' ~ level)` is checked by test_every_level_has_a_name.
@@ -94,7 +94,9 @@ def test_every_level_has_a_name():
 
 
 def test_page_script_strings_are_rendered_for_it():
-    used, declared = set(JS_KEY.findall(APP_JS.read_text(encoding="utf-8"))), js_declared_keys()
+    used = {key for path in sorted(JS_DIR.glob("*.js"))
+            for key in JS_KEY.findall(path.read_text(encoding="utf-8"))}
+    declared = js_declared_keys()
     assert used, "the app.js scan found no t(...) call"
     assert sorted(used - declared) == [], "app.js uses keys that base.html does not render"
     assert sorted(declared - set(english())) == [], "base.html renders keys missing from en.json"

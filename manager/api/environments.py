@@ -179,17 +179,21 @@ def put_limits(group_id: int):
     group = _group_or_404(group_id)
     changes = json_body()
     try:
-        parse_limits({k: v for k, v in changes.items() if v is not None})
-        update_group_metadata(db.session, group, {"limits": changes})
-    except ValueError as exc:
+        # One check, the sessions' own: it reads durations such as 30m and sizes such as 1g;
+        # what is stored is its normalised value (None removes an edit).
+        parsed = parse_limits({k: v for k, v in changes.items() if v is not None}).to_dict()
+        normalised = {k: (None if v is None else parsed[k]) for k, v in changes.items()}
+        update_group_metadata(db.session, group, {"limits": normalised})
+    except (ValueError, TypeError, KeyError) as exc:
         db.session.rollback()
-        field = str(exc).split(":", 1)[0]
-        return error_response(400, str(exc), field=field)
+        message = str(exc).removeprefix("limits.")
+        field = message.split(":", 1)[0].strip()
+        return error_response(400, message, field=field)
     audit.record(
         db.session,
         "group_limits_updated",
         target=f"group:{group.directory_path}",
-        details={"limits": changes},
+        details={"limits": normalised},
         admin=True,
     )
     db.session.commit()

@@ -259,7 +259,7 @@ class SessionService:
         if mine >= per_user:
             raise SessionError(
                 429,
-                f"You already have {mine} sessions running: the most allowed "
+                f"Session limit reached: you have {mine} running and the most allowed "
                 f"is {per_user} (max_sessions_per_user, group {group_name}). "
                 "Stop one and retry.",
                 limit="max_sessions_per_user",

@@ -1,5 +1,6 @@
-/* ScriptsManager page behaviour: theme, language, CSRF-aware fetch, group filters, run forms,
- * the metadata editor and the admin user actions. No build step, no framework. */
+/* ScriptsManager page behaviour: theme, language, CSRF-aware fetch, group filters, the metadata
+ * editor and the admin user actions, plus the helpers the page scripts share (window.sm): runs.js,
+ * group-settings.js, sessions.js and environments.js. No build step, no framework. */
 (function () {
   "use strict";
 
@@ -194,31 +195,7 @@
     apply();
   }
 
-  // ---- group page: run forms ----------------------------------------------------------------------
-  function collectParameters(form) {
-    const values = {};
-    form.querySelectorAll(".sm-param").forEach((wrap) => {
-      const name = wrap.dataset.paramName;
-      const type = wrap.dataset.paramType;
-      if (type === "multiselect") {
-        values[name] = Array.from(wrap.querySelectorAll("input[type=checkbox]:checked")).map((i) => i.value);
-        return;
-      }
-      const input = wrap.querySelector("[data-sm-param]");
-      if (!input) return;
-      if (type === "bool") {
-        values[name] = input.checked;
-        return;
-      }
-      const raw = input.value;
-      if (raw === "") return; // not given: the script's default applies
-      if (type === "int") values[name] = parseInt(raw, 10);
-      else if (type === "float") values[name] = parseFloat(raw);
-      else values[name] = raw;
-    });
-    return values;
-  }
-
+  // ---- form errors ---------------------------------------------------------------------------
   function clearFieldErrors(scope) {
     scope.querySelectorAll(".is-invalid").forEach((el) => el.classList.remove("is-invalid"));
     scope.querySelectorAll("[data-sm-error]").forEach((el) => {
@@ -242,76 +219,6 @@
       if (input.validity.valid) return;
       const wrap = input.closest(".sm-param, .col-12, .col-md-6, .col-lg-3") || input.parentElement;
       markFieldError(wrap, input, input.validationMessage);
-    });
-  }
-
-  function renderResult(box, kind, message, details) {
-    box.replaceChildren();
-    const alert = document.createElement("div");
-    alert.className = `alert alert-${kind} small py-2 mb-0`;
-    alert.setAttribute("role", kind === "danger" ? "alert" : "status");
-    alert.textContent = message;
-    if (details !== undefined) {
-      const pre = document.createElement("pre");
-      pre.className = "sm-json mt-2 mb-0";
-      pre.textContent = JSON.stringify(details, null, 2);
-      alert.appendChild(pre);
-    }
-    box.appendChild(alert);
-  }
-
-  function openParameters(form) {
-    const panel = form.querySelector(".collapse");
-    if (panel && window.bootstrap) window.bootstrap.Collapse.getOrCreateInstance(panel, { toggle: false }).show();
-  }
-
-  function validateRunForm(form) {
-    clearFieldErrors(form);
-    let valid = form.checkValidity();
-    form.querySelectorAll("[data-sm-multi][data-required]").forEach((list) => {
-      if (!list.querySelector("input:checked")) {
-        valid = false;
-        markFieldError(list.closest(".sm-param"), list, t("run.invalid"));
-      }
-    });
-    form.classList.toggle("was-validated", !valid);
-    if (!valid) {
-      showNativeErrors(form);
-      openParameters(form);
-      const first = form.querySelector(":invalid, .is-invalid");
-      if (first) setTimeout(() => first.focus(), 350);
-    }
-    return valid;
-  }
-
-  function setupRunForms() {
-    const context = document.querySelector('[data-sm="run-context"]');
-    const projectId = context && context.dataset.projectId ? parseInt(context.dataset.projectId, 10) : null;
-    document.querySelectorAll('[data-sm="run-form"]').forEach((form) => {
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        const button = form.querySelector('[data-sm="run"]');
-        const box = form.querySelector('[data-sm="run-result"]');
-        if (!button || !validateRunForm(form)) return;
-        setBusy(button, true);
-        renderResult(box, "info", t("run.running"));
-        const result = await smFetch(`/api/scripts/${form.dataset.scriptId}/execute`, {
-          method: "POST",
-          body: { parameters: collectParameters(form), project_id: projectId },
-        });
-        setBusy(button, false);
-        if (result.ok) {
-          renderResult(box, "success", t("run.done"), result.data);
-          return;
-        }
-        const fieldErrors = (result.data && result.data.errors) || {};
-        Object.keys(fieldErrors).forEach((name) => {
-          const wrap = Array.from(form.querySelectorAll(".sm-param")).find((w) => w.dataset.paramName === name);
-          if (wrap) markFieldError(wrap, wrap.querySelector("[data-sm-param]"), fieldErrors[name]);
-        });
-        if (Object.keys(fieldErrors).length) openParameters(form);
-        renderResult(box, "danger", `${t("run.failed")} ${errorMessage(result)}`);
-      });
     });
   }
 
@@ -495,6 +402,177 @@
     });
   }
 
+  // ---- helpers shared with the page scripts ------------------------------------------------------
+  /** A new element: el("span", {class: "badge", dataset: {sm: "x"}}, "text", childNode, ...). */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([name, value]) => {
+      if (value === null || value === undefined || value === false) return;
+      if (name === "class") node.className = value;
+      else if (name === "dataset") Object.assign(node.dataset, value);
+      else node.setAttribute(name, value === true ? "" : String(value));
+    });
+    children.flat().forEach((child) => {
+      if (child === null || child === undefined || child === false) return;
+      node.append(child instanceof Node ? child : String(child));
+    });
+    return node;
+  }
+
+  function icon(name) {
+    return el("i", { class: `bi bi-${name}`, "aria-hidden": "true" });
+  }
+
+  const LIVE_STATES = ["starting", "running", "stopping"];
+
+  function isLive(status) {
+    return LIVE_STATES.includes(status);
+  }
+
+  function statusLabel(status) {
+    const key = `status.${String(status || "lost").replace(/\s+/g, "_")}`;
+    return strings[key] ? t(key) : String(status);
+  }
+
+  /** Set a status badge's state; its colours come from app.css ([data-status]). */
+  function setStatus(badge, status) {
+    badge.dataset.status = status || "";
+    badge.textContent = statusLabel(status);
+  }
+
+  /** The same badge as the status_badge macro in macros.html. */
+  function statusBadge(status) {
+    const badge = el("span", { class: "badge sm-status", dataset: { sm: "status" } });
+    setStatus(badge, status);
+    return badge;
+  }
+
+  /** A Date from the API's ISO times, which are UTC even when they carry no zone. */
+  function parseUtc(iso) {
+    if (!iso) return null;
+    const date = new Date(/(Z|[+-]\d\d:?\d\d)$/i.test(iso) ? iso : `${iso}Z`);
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+
+  /** A short local time: the time alone today, date and time otherwise. */
+  function formatTime(iso) {
+    const date = parseUtc(iso);
+    if (!date) return "";
+    const today = date.toDateString() === new Date().toDateString();
+    const options = today ? { timeStyle: "short" } : { dateStyle: "medium", timeStyle: "short" };
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang || undefined, options).format(date);
+    } catch (err) {
+      return date.toLocaleString();
+    }
+  }
+
+  function timeElement(iso) {
+    const date = parseUtc(iso);
+    if (!date) return el("span", { class: "text-body-secondary" }, "—");
+    return el("time", { datetime: date.toISOString(), title: date.toLocaleString() }, formatTime(iso));
+  }
+
+  /** The same words as the duration macro in macros.html. */
+  function formatDuration(seconds) {
+    if (seconds === null || seconds === undefined || !(seconds >= 0)) return "";
+    const s = Math.round(seconds);
+    if (s < 60) return t("duration.seconds", { seconds: s });
+    if (s < 3600) return t("duration.minutes", { minutes: Math.floor(s / 60), seconds: s % 60 });
+    return t("duration.hours", { hours: Math.floor(s / 3600), minutes: Math.floor((s % 3600) / 60) });
+  }
+
+  /** Seconds since `iso` (a live run's age), or null. */
+  function secondsSince(iso) {
+    const date = parseUtc(iso);
+    return date ? Math.max(0, (Date.now() - date.getTime()) / 1000) : null;
+  }
+
+  /** Rewrite server-rendered <time data-sm-time> (UTC) in the reader's time zone. */
+  function localiseTimes(scope) {
+    (scope || document).querySelectorAll("time[data-sm-time]").forEach((node) => {
+      const text = formatTime(node.getAttribute("datetime"));
+      if (!text) return;
+      node.title = node.textContent.trim();
+      node.textContent = text;
+      node.removeAttribute("data-sm-time");
+    });
+  }
+
+  /**
+   * Call async `task` now, then `ms` after each call ends, while it does not return false.
+   * Waits while the tab is hidden. Returns {stop(), now()}; now() runs the task at once.
+   */
+  function every(ms, task) {
+    let timer = null;
+    let running = false;
+    let stopped = false;
+    async function run() {
+      timer = null;
+      if (stopped || running) return;
+      if (document.hidden) {
+        timer = setTimeout(run, ms);
+        return;
+      }
+      running = true;
+      let again = true;
+      try {
+        again = (await task()) !== false;
+      } catch (err) {
+        again = true; // a bad answer once is no reason to stop watching
+      }
+      running = false;
+      if (!stopped && again) timer = setTimeout(run, ms);
+    }
+    run();
+    return {
+      stop() {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+      },
+      now() {
+        if (timer) clearTimeout(timer);
+        run();
+      },
+    };
+  }
+
+  /**
+   * Make `container`'s children match `items` in order, keeping the nodes of items already shown
+   * (so focus and scroll positions survive a refresh): create(item) makes a node, update(node, item)
+   * fills it in. Only children with a data-key are managed; the others (a table's <thead>, an
+   * empty-state row) keep their place, and new keyed nodes go after them.
+   */
+  function syncChildren(container, items, keyOf, create, update) {
+    const existing = new Map();
+    Array.from(container.children).forEach((child) => {
+      if (child.dataset.key) existing.set(child.dataset.key, child);
+    });
+    let previous = null;
+    items.forEach((item) => {
+      const key = String(keyOf(item));
+      let node = existing.get(key);
+      if (node) existing.delete(key);
+      else {
+        node = create(item);
+        node.dataset.key = key;
+      }
+      let wanted = previous ? previous.nextElementSibling : container.firstElementChild;
+      while (wanted && !wanted.dataset.key) wanted = wanted.nextElementSibling;
+      if (node !== wanted) container.insertBefore(node, wanted);
+      update(node, item);
+      previous = node;
+    });
+    existing.forEach((node) => node.remove());
+  }
+
+  window.sm = {
+    t, fetch: smFetch, notify, errorMessage, reloadWith, setBusy, rootPath,
+    clearFieldErrors, markFieldError, showNativeErrors,
+    el, icon, isLive, statusBadge, setStatus, formatTime, timeElement, formatDuration, secondsSince,
+    localiseTimes, every, syncChildren,
+  };
+
   window.smFetch = smFetch;
   window.smT = t;
   window.smNotify = notify;
@@ -503,7 +581,7 @@
     showPendingNotice();
     setupPreferences();
     setupFilters();
-    setupRunForms();
+    localiseTimes(document);
     setupMetadataEditor();
     setupAdminUsers();
   }
