@@ -24,7 +24,6 @@ ScriptsManager Metadata:
 """
 
 import ast
-import html
 import json
 import math
 import operator
@@ -33,7 +32,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from flask import jsonify, request
+from flask import jsonify, render_template_string, request
 
 DEFAULTS = {"precision": 6, "angle_unit": "radians"}
 MAX_EXPRESSION = 200
@@ -183,84 +182,85 @@ def save_history(entries: list) -> None:
     HISTORY_FILE.write_text(json.dumps(entries[:MAX_HISTORY], indent=1), encoding="utf-8")
 
 
-PAGE = """<!doctype html>
-<html lang="{lang}" data-theme="{theme}">
-<head><meta charset="utf-8"><title>{title}</title>
-<style>
- body {{ font-family: system-ui, sans-serif; margin: 2rem; max-width: 40rem; }}
- [data-theme=dark] body {{ background: #1e1f22; color: #e6e6e6; }}
- input {{ font-size: 1.2rem; width: 70%; padding: .4rem; }}
- button {{ font-size: 1rem; padding: .45rem .9rem; }}
- #result {{ font-size: 1.6rem; margin: 1rem 0; min-height: 2rem; }}
- .error {{ color: #c0392b; }}
- li {{ font-family: monospace; margin: .2rem 0; }}
-</style></head>
-<body>
-<h1>{title}</h1>
-<p>{project_label}: {project}</p>
-<form id="calc">
- <label for="expression">{expression_label}</label><br>
- <input id="expression" name="expression" autocomplete="off" autofocus placeholder="2*pi*sqrt(9)">
- <button type="submit">{calculate}</button>
-</form>
-<div id="result"></div>
-<h2>{history}</h2>
-<button id="clear" type="button">{clear}</button>
-<ul id="history"></ul>
+# The page extends the runner's base template (brand, theme, language, project name, Bootstrap).
+PAGE = """{% extends "sm_base.html" %}
+{% block title %}{{ t["title"] }}{% endblock %}
+{% block content %}
+<div class="row g-4">
+  <div class="col-lg-7">
+    <h1 class="h3 mb-3">{{ t["title"] }}</h1>
+    <form id="calc" class="input-group input-group-lg mb-3">
+      <label class="visually-hidden" for="expression">{{ t["expression"] }}</label>
+      <input id="expression" name="expression" class="form-control font-monospace"
+             autocomplete="off" autofocus placeholder="2*pi*sqrt(9)">
+      <button class="btn btn-primary" type="submit">{{ t["calculate"] }}</button>
+    </form>
+    <div id="result" class="display-6 font-monospace mb-3" aria-live="polite"></div>
+  </div>
+  <div class="col-lg-5">
+    <div class="card">
+      <div class="card-header d-flex justify-content-between align-items-center">
+        <span>{{ t["history"] }}</span>
+        <button id="clear" type="button" class="btn btn-sm btn-outline-secondary">{{ t["clear"] }}</button>
+      </div>
+      <ul id="history" class="list-group list-group-flush font-monospace small"></ul>
+    </div>
+  </div>
+</div>
+{% endblock %}
+{% block scripts %}
 <script>
 // Relative URLs: the page is served under the ScriptsManager proxy prefix.
 const resultBox = document.getElementById("result");
 const historyList = document.getElementById("history");
-function showHistory(entries) {{
-  historyList.replaceChildren(...entries.map(entry => {{
+function showHistory(entries) {
+  historyList.replaceChildren(...entries.map(entry => {
     const item = document.createElement("li");
+    item.className = "list-group-item";
     item.textContent = entry.expression + " = " + entry.result;
     return item;
-  }}));
-}}
-async function refresh() {{
+  }));
+}
+async function refresh() {
   const response = await fetch("history");
   showHistory(await response.json());
-}}
-document.getElementById("calc").addEventListener("submit", async event => {{
+}
+document.getElementById("calc").addEventListener("submit", async event => {
   event.preventDefault();
   const expression = document.getElementById("expression").value;
-  const response = await fetch("calculate", {{
-    method: "POST", headers: {{"Content-Type": "application/json"}},
-    body: JSON.stringify({{expression}})
-  }});
+  const response = await fetch("calculate", {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({expression})
+  });
   const data = await response.json();
-  resultBox.className = response.ok ? "" : "error";
+  resultBox.classList.toggle("text-danger", !response.ok);
   resultBox.textContent = response.ok ? data.formatted : data.error;
   refresh();
-}});
-document.getElementById("clear").addEventListener("click", async () => {{
-  await fetch("history", {{method: "DELETE"}});
+});
+document.getElementById("clear").addEventListener("click", async () => {
+  await fetch("history", {method: "DELETE"});
   refresh();
-}});
+});
 refresh();
 </script>
-</body></html>
+{% endblock %}
 """
+
+# Outside ScriptsManager there is no runner base template: a bare stand-in keeps the page working.
+STANDALONE_BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{% block title %}{% endblock %}</title></head>
+<body><main>{% block content %}{% endblock %}</main>{% block scripts %}{% endblock %}</body></html>"""
+if not PROXY_MODE:
+    from jinja2 import ChoiceLoader, DictLoader
+
+    app.jinja_loader = ChoiceLoader([DictLoader({"sm_base.html": STANDALONE_BASE})])
 
 
 @app.route("/")
 def script_main():
     """The calculator page, in the user's language and theme."""
     lang = ENVIRONMENT.get("USER_LANGUAGE", "en")
-    texts = TEXTS.get(lang, TEXTS["en"])
-    theme = "dark" if ENVIRONMENT.get("USER_THEME") == "dark" else "light"
-    return PAGE.format(
-        lang=html.escape(lang if lang in TEXTS else "en"),
-        theme=theme,
-        title=html.escape(texts["title"]),
-        project_label=html.escape(texts["project"]),
-        project=html.escape(str(ENVIRONMENT.get("PROJECT_NAME") or "")),
-        expression_label=html.escape(texts["expression"]),
-        calculate=html.escape(texts["calculate"]),
-        history=html.escape(texts["history"]),
-        clear=html.escape(texts["clear"]),
-    )
+    return render_template_string(PAGE, t=TEXTS.get(lang, TEXTS["en"]))
 
 
 @app.route("/calculate", methods=["POST"])

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -188,13 +187,21 @@ def test_csv_summary_writes_its_report(tmp_path: Path) -> None:
 
 
 def test_calculator_routes_work_on_the_injected_app(tmp_path: Path) -> None:
-    app = Flask("runner")
+    """The calculator on the runner's own app, as in a session (base template included)."""
+    sys.path.insert(0, str(REPO / "runner-image"))
+    try:
+        from smrunner.app import create_app
+        from smrunner.context import SessionContext
+    finally:
+        sys.path.remove(str(REPO / "runner-image"))
+    environment = {"USER_LANGUAGE": "fr", "USER_THEME": "dark", "PROJECT_NAME": "<b>"}
+    app = create_app(SessionContext(script_path="calculator.py", environment=environment))
     runpy.run_path(
         str(GROUPS / "engineering_tools/calculator.py"),
         init_globals={
             "WORKSPACE_PATH": str(tmp_path),
             "PARAMETERS": {"precision": 3, "angle_unit": "degrees"},
-            "ENVIRONMENT": {"USER_LANGUAGE": "fr", "USER_THEME": "dark", "PROJECT_NAME": "<b>"},
+            "ENVIRONMENT": environment,
             "app": app,
         },
         run_name="calculator_under_test",
@@ -202,7 +209,7 @@ def test_calculator_routes_work_on_the_injected_app(tmp_path: Path) -> None:
     client = app.test_client()
 
     page = client.get("/").get_data(as_text=True)
-    assert "Calculatrice" in page and "&lt;b&gt;" in page and 'data-theme="dark"' in page
+    assert "Calculatrice" in page and "&lt;b&gt;" in page and 'data-bs-theme="dark"' in page
     assert client.post("/calculate", json={"expression": "sin(30)*2"}).get_json() == {
         "result": pytest.approx(1.0),
         "formatted": "1",
