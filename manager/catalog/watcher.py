@@ -61,6 +61,7 @@ class CatalogWatcher:
         if not self.groups_dir.is_dir():
             raise FileNotFoundError(f"script groups folder {self.groups_dir} does not exist")
         observer = PollingObserver(timeout=0.5) if self.polling else Observer()
+        _fit_for_gevent(observer)
         observer.schedule(_Handler(self), str(self.groups_dir), recursive=True)
         observer.daemon = True
         observer.start()
@@ -137,3 +138,20 @@ class _Handler(FileSystemEventHandler):
             relevant, group = self.watcher.group_of(path, event.is_directory)
             if relevant:
                 self.watcher.notify(group)
+
+
+def _fit_for_gevent(observer: BaseObserver) -> None:
+    """Under gevent's monkey-patching, give watchdog a queue that works there.
+
+    watchdog's SkipRepeatsQueue subclasses ``queue.Queue``, which gevent replaces with a class
+    whose ``maxsize`` is None: its ``put`` then fails on the first event. gevent's own joinable
+    queue does the same job cooperatively (repeats are absorbed by our debounce anyway).
+    """
+    try:
+        from gevent import monkey
+    except ImportError:
+        return
+    if monkey.is_module_patched("threading"):
+        from gevent.queue import JoinableQueue
+
+        observer._event_queue = JoinableQueue()  # type: ignore[attr-defined]

@@ -73,10 +73,16 @@ def server(tmp_path_factory) -> Iterator[Server]:
     instance = Server(root, INSTANCE, PREFIX)
     group = root / "script_groups" / "hostile"
     group.mkdir()
-    (group / "metadata.json").write_text(json.dumps({
-        "name": "Hostile", "required_level": "operator", "conda_environment": "base",
-        "limits": {"memory": "96m", "pids": 32, "cpus": 0.5, "run_timeout": 20},
-    }))
+    (group / "metadata.json").write_text(
+        json.dumps(
+            {
+                "name": "Hostile",
+                "required_level": "operator",
+                "conda_environment": "base",
+                "limits": {"memory": "96m", "pids": 32, "cpus": 0.5, "run_timeout": 20},
+            }
+        )
+    )
     for name, source in SCRIPTS.items():
         (group / name).write_text(source)
     instance.start()
@@ -113,8 +119,9 @@ def test_hostile_scripts_are_contained_and_the_manager_stays_responsive(server: 
         assert response.status_code == 201, response.text
         runs[name] = response.json()["execution_id"]
     final = {"completed", "failed", "killed", "timed_out", "terminated", "lost"}
-    results = {name: wait_status(server, session, run, final, timeout=90)
-               for name, run in runs.items()}
+    results = {
+        name: wait_status(server, session, run, final, timeout=90) for name, run in runs.items()
+    }
     done.set()
     prober.join()
 

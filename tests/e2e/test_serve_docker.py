@@ -100,3 +100,32 @@ def test_interactive_session_through_the_proxy_survives_a_manager_kill(server: S
             break
         time.sleep(0.3)
     assert not left, "the reaper should remove the stopped container"
+
+
+def test_a_script_added_on_disk_appears_without_restart(server: Server):
+    session = login(server)
+    groups = session.get(server.url + "/api/script-groups").json()["groups"]
+    group = next(g for g in groups if g["directory"] == "data_processing")
+    path = server.root / "script_groups" / "data_processing" / "hot_added.py"
+    path.write_text(
+        '"""\nScriptsManager Metadata:\n@description: Added while running\n'
+        '@required_level: operator\n"""\nprint("hi")\n'
+    )
+    deadline = time.time() + 20
+    names: list[str] = []
+    while time.time() < deadline:
+        listing = session.get(f"{server.url}/api/script-groups/{group['id']}/scripts").json()
+        names = [s["filename"] for s in listing["scripts"]]
+        if "hot_added.py" in names:
+            break
+        time.sleep(0.3)
+    assert "hot_added.py" in names, server.log()
+    path.unlink()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        listing = session.get(f"{server.url}/api/script-groups/{group['id']}/scripts").json()
+        names = [s["filename"] for s in listing["scripts"]]
+        if "hot_added.py" not in names:
+            break
+        time.sleep(0.3)
+    assert "hot_added.py" not in names, "a removed script should disappear (deactivated)"
