@@ -6,7 +6,18 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from manager.api import admin_users, catalog, environments, i18n, meta, projects, sessions, user
+    from manager.api import (
+        admin_logs,
+        admin_users,
+        catalog,
+        environments,
+        i18n,
+        logs,
+        meta,
+        projects,
+        sessions,
+        user,
+    )
     from manager.api import auth as api_auth
     from manager.views import admin, auth, main
 
@@ -22,6 +33,8 @@ def register(app: Flask) -> None:
         projects,
         sessions,
         environments,
+        logs,
+        admin_logs,
         user,
     ):
         app.register_blueprint(module.bp)

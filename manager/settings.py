@@ -534,6 +534,31 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # Log retention by role
     Setting(
+        "SM_LOG_QUOTA_MB",
+        "SM_LOG_QUOTA_MB",
+        "int",
+        500,
+        "Execution log storage per user in MB (log files + output kept in the database); "
+        "0: no quota.",
+        "logs.quota_mb",
+    ),
+    Setting(
+        "SM_LOG_QUOTA_WARN_PERCENT",
+        "SM_LOG_QUOTA_WARN_PERCENT",
+        "int",
+        80,
+        "Share of the log quota at which a user is warned.",
+        "logs.quota_warn_percent",
+    ),
+    Setting(
+        "SM_RETENTION_TIME",
+        "SM_RETENTION_TIME",
+        "str",
+        "03:00",
+        "Local time (HH:MM) of the daily log retention job; empty disables it.",
+        "logs.retention_time",
+    ),
+    Setting(
         "SM_RETENTION_DAYS_VIEWER",
         "SM_RETENTION_DAYS_VIEWER",
         "int",

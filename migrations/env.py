@@ -4,10 +4,17 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import manager.models  # noqa: F401  (registers every table)
+import manager.models.logs  # noqa: F401
 from manager.extensions import Base
+from manager.models.logs import is_unmanaged_schema_object
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave the full-text search objects (no model declares them) out of autogenerate."""
+    return not is_unmanaged_schema_object(name, type_)
 
 
 def run_migrations_offline() -> None:
@@ -16,6 +23,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -35,6 +43,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -3,6 +3,7 @@
 from manager.models.audit import AuditEvent
 from manager.models.catalog import CondaEnvironment, Script, ScriptGroup, UserScriptTag
 from manager.models.execution import Execution, ScriptProcess
+from manager.models.logs import JobLock, LogFilterPreset
 from manager.models.project import UserProject
 from manager.models.user import LEVELS, ApiToken, LoginAttempt, User, level_at_least
 from manager.models.util import utcnow
@@ -13,6 +14,8 @@ __all__ = [
     "AuditEvent",
     "CondaEnvironment",
     "Execution",
+    "JobLock",
+    "LogFilterPreset",
     "LoginAttempt",
     "Script",
     "ScriptGroup",
