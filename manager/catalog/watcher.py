@@ -154,4 +154,4 @@ def _fit_for_gevent(observer: BaseObserver) -> None:
     if monkey.is_module_patched("threading"):
         from gevent.queue import JoinableQueue
 
-        observer._event_queue = JoinableQueue()  # type: ignore[attr-defined]
+        observer._event_queue = JoinableQueue()
