@@ -69,6 +69,7 @@ class Server:
                     return
             except requests.RequestException:
                 time.sleep(0.2)
+        self.kill()  # never leave a half-started server behind
         raise AssertionError("server did not start:\n" + self.log())
 
     def kill(self) -> None:
