@@ -34,7 +34,7 @@ RESOLVER_KEY = "sm_proxy_resolver"
 
 def init_app(app: Flask) -> ProxyMiddleware:
     """Put the proxy in front of the app's Flask dispatch and register its templates."""
-    app.register_blueprint(Blueprint("proxy", __name__, template_folder="templates"))
+    app.register_blueprint(Blueprint("proxy_pages", __name__, template_folder="templates"))
     middleware = ProxyMiddleware(app, app.wsgi_app)
     app.wsgi_app = middleware  # type: ignore[method-assign]
     app.extensions["sm_proxy"] = middleware

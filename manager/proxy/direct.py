@@ -12,7 +12,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from manager.proxy.upstream import READ_SIZE, Connection, ResponseHead, UpstreamError
+from manager.proxy.upstream import READ_SIZE, Connection, ResponseHead, UpstreamError, send_all
 
 try:
     from gunicorn.workers.base_async import ALREADY_HANDLED
@@ -59,7 +59,7 @@ def send_response(
     rest = response.rest
     length = response.length or 0
     if len(rest) >= length:
-        client.sendall(head + rest[:length] if length else head)
+        send_all(client, head + rest[:length] if length else head)
         return len(rest) == length
     client.sendall(head + rest if len(rest) < 16384 else head)
     if len(rest) >= 16384:

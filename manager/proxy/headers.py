@@ -84,11 +84,11 @@ def split_cookies(header: str, drop: Collection[str]) -> tuple[dict[str, str], s
 def connection_tokens(environ: Mapping[str, object]) -> frozenset[str]:
     """Extra hop-by-hop header names listed in the request's Connection header, as environ keys."""
     value = environ.get("HTTP_CONNECTION")
-    if not isinstance(value, str) or "," not in value and value.lower() in ("keep-alive", "close"):
+    if not isinstance(value, str):
         return frozenset()
-    return frozenset(
-        "HTTP_" + token.strip().upper().replace("-", "_") for token in value.split(",") if token
-    )
+    tokens = {token.strip().upper().replace("-", "_") for token in value.split(",")}
+    tokens -= {"", "KEEP_ALIVE", "CLOSE", "UPGRADE"}
+    return frozenset("HTTP_" + token for token in tokens)
 
 
 def request_head(

@@ -21,9 +21,10 @@ from manager.proxy.routing import PROXY_PATH
 if TYPE_CHECKING:
     from manager.proxy.middleware import ProxyMiddleware
 
-IDLE_HANDBACK = 5.0  # seconds without a request before gunicorn takes the connection back
+KEEPALIVE = 30.0  # seconds a client connection may stay idle (and a write may block), as gunicorn
 MAX_HEAD = 64 * 1024
 MAX_DRAIN = 1024 * 1024  # unread request body we skip rather than close the connection
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
 
 
 class HandBack(Exception):
@@ -49,18 +50,19 @@ def serve_following(
     """
     reader = _RequestReader(first, client)
     timeout = client.gettimeout()
+    client.settimeout(KEEPALIVE)
     try:
         while True:
-            client.settimeout(IDLE_HANDBACK)
             try:
                 request = reader.next_request()
-            except (HandBack, TimeoutError):
+            except HandBack:
                 unreader.unread(reader.buffer)
                 return direct.ALREADY_HANDLED
+            except TimeoutError:
+                raise StopIteration from None  # idle past the keep-alive time: close
             if request is None:
                 raise StopIteration  # the client closed the connection
             environ, match = request
-            client.settimeout(timeout)
             writer = _Writer(client, environ)
             result = proxy.handle(environ, writer.start_response, match)
             if result is not direct.ALREADY_HANDLED:
@@ -80,6 +82,12 @@ class _RequestReader:
         self.client = client
         self.buffer = b""
         self.base = {
+            "wsgi.version": (1, 0),
+            "wsgi.errors": first.get("wsgi.errors"),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "SERVER_SOFTWARE": first.get("SERVER_SOFTWARE", ""),
             "SCRIPT_NAME": "",
             "SERVER_NAME": first["SERVER_NAME"],
             "SERVER_PORT": first["SERVER_PORT"],
@@ -106,6 +114,8 @@ class _RequestReader:
             self.buffer += data
             end = self.buffer.find(b"\r\n\r\n")
         head = self.buffer[:end].decode("latin-1")
+        if _UNSAFE.search(head):
+            raise HandBack  # bare CR/LF or control characters: gunicorn refuses them
         request_line, _, header_block = head.partition("\r\n")
         method, _, rest = request_line.partition(" ")
         target, _, version = rest.partition(" ")

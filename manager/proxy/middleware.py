@@ -8,13 +8,12 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from urllib.parse import quote
 
 from flask import Flask
 
-from manager.proxy import direct, keepalive, pages
+from manager.proxy import direct, keepalive, outgoing, pages, websocket
 from manager.proxy.auth import Authenticator, Caller, Identity, TtlCache
-from manager.proxy.headers import connection_tokens, request_head, response_headers
+from manager.proxy.headers import response_headers
 from manager.proxy.resolver import ProxyDenied, ProxyTarget, ProxyUnavailable, Resolver
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.upstream import (
@@ -36,7 +35,6 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 RESOLVE_TTL = 1.5  # seconds a resolver answer is reused for the same user and session
 DENY_TTL = 1.0
 TOUCH_EVERY = 1.0  # seconds between two activity reports for one session
-BODY_BUFFER = 64 * 1024  # request bodies up to this size go out in one write with the head
 BROKE_OFF = "the session's response broke off"
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -107,7 +105,7 @@ class ProxyMiddleware:
         identity = self.auth.identify(environ)
         caller = identity.caller
         if caller is None:
-            return pages.unauthorized(environ, start_response, self.login_url())
+            return pages.unauthorized(self.app, environ, start_response, self.login_url())
         project_id, script_id, url_user_id = (int(x) for x in match.group(1, 2, 3))
         rest = match.group(4)
         path_prefix = match.string[: match.start(4)] if rest else match.string
@@ -118,9 +116,7 @@ class ProxyMiddleware:
             return pages.redirect(start_response, prefix + "/" + (f"?{query}" if query else ""))
         self.touch(target.session_key)
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-            from manager.proxy.websocket import relay
-
-            return relay(self, environ, start_response, target, prefix, identity)
+            return websocket.relay(self, environ, start_response, target, prefix, identity)
         try:
             return self._forward(environ, start_response, target, prefix, identity)
         except UpstreamError as exc:
@@ -154,6 +150,15 @@ class ProxyMiddleware:
                 url_user_id=url_user_id,
             )
         except ProxyDenied as exc:
+            log.info(
+                "user %s denied /project/%s/script/%s/user/%s: %s %s",
+                caller.user_id,
+                project_id,
+                script_id,
+                url_user_id,
+                exc.status,
+                exc.message,
+            )
             self._targets.put(key, exc, now, DENY_TTL)
             raise
         self._targets.put(key, target, now)
@@ -191,8 +196,8 @@ class ProxyMiddleware:
         identity: Identity,
     ) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
-        framing, body, stream = _request_body(environ)
-        head = self.request_head(environ, target, prefix, identity, framing)
+        framing, body, stream = outgoing.request_body(environ)
+        head = outgoing.request_head(environ, target, prefix, identity, framing)
         conn, response = self._exchange(target, method, head, body, stream)
         return self.respond(environ, conn, response, start_response, target, prefix, identity)
 
@@ -212,7 +217,7 @@ class ProxyMiddleware:
         headers = response_headers(
             response.lines,
             prefix=prefix,
-            upstream_hosts=_upstream_hosts(target),
+            upstream_hosts=outgoing.upstream_hosts(target),
             forbidden_cookies=self.auth.manager_cookies,
             keep_date=client is not None,
         )
@@ -220,6 +225,8 @@ class ProxyMiddleware:
             headers.append(("Set-Cookie", identity.refreshed_session))
         if client is not None:
             return self._respond_direct(environ, client, conn, response, headers)
+        if response.length is None:  # a Content-Length beside chunked framing is not the body's
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(response.status, headers)
         length = response.length
         if length is not None and len(response.rest) == length:
@@ -252,35 +259,6 @@ class ProxyMiddleware:
                 close(conn)
         return direct.ALREADY_HANDLED
 
-    def request_head(
-        self,
-        environ: dict[str, Any],
-        target: ProxyTarget,
-        prefix: str,
-        identity: Identity,
-        framing: str,
-    ) -> bytes:
-        remote = environ.get("REMOTE_ADDR") or ""
-        previous = environ.get("HTTP_X_FORWARDED_FOR")
-        forwarded = {
-            "X-Forwarded-For": f"{previous}, {remote}" if previous else remote,
-            "X-Forwarded-Host": environ.get("HTTP_HOST") or _server_host(environ),
-            "X-Forwarded-Proto": environ.get("wsgi.url_scheme", "http"),
-            "X-Forwarded-Prefix": prefix,
-        }
-        skip = connection_tokens(environ)
-        if identity.used_token:
-            skip = skip | {"HTTP_AUTHORIZATION"}  # the manager's token is not the script's
-        return request_head(
-            environ,
-            target=_request_target(environ, prefix),
-            host=f"{target.host}:{target.port}",
-            cookie=identity.cookie,
-            forwarded=forwarded,
-            framing=framing,
-            skip=skip,
-        )
-
     def _exchange(
         self,
         target: ProxyTarget,
@@ -293,7 +271,7 @@ class ProxyMiddleware:
         while True:
             conn = self.pool.acquire(target.host, target.port)
             try:
-                _send(conn, head, body, stream)
+                outgoing.send(conn, head, body, stream)
                 return conn, read_head(conn, method)
             except UpstreamError as exc:
                 close(conn)
@@ -329,98 +307,3 @@ class ProxyMiddleware:
                 self.pool.release(conn)
             else:
                 close(conn)
-
-
-def _request_body(environ: dict[str, Any]) -> tuple[str, bytes, Iterator[bytes] | None]:
-    """Return (framing header line, buffered body, streamed body) for the upstream request."""
-    stream = environ["wsgi.input"]
-    length_text = environ.get("CONTENT_LENGTH")
-    if length_text:
-        try:
-            length = int(length_text)
-        except ValueError:
-            length = 0
-        if length <= 0:
-            return "Content-Length: 0\r\n", b"", None
-        framing = f"Content-Length: {length}\r\n"
-        if length <= BODY_BUFFER:
-            return framing, _read_exactly(stream, length), None
-        return framing, b"", _iter_input(stream, length)
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return "Transfer-Encoding: chunked\r\n", b"", _iter_chunked_input(stream)
-    if environ["REQUEST_METHOD"] in ("POST", "PUT", "PATCH"):
-        return "Content-Length: 0\r\n", b"", None
-    return "", b"", None
-
-
-def _read_exactly(stream: Any, length: int) -> bytes:
-    data = stream.read(length)
-    if len(data) != length:
-        raise UpstreamError("the client sent a shorter body than announced")
-    return data
-
-
-def _iter_input(stream: Any, length: int) -> Iterator[bytes]:
-    while length > 0:
-        data = stream.read(min(length, BODY_BUFFER))
-        if not data:
-            raise UpstreamError("the client sent a shorter body than announced")
-        length -= len(data)
-        yield data
-
-
-def _iter_chunked_input(stream: Any) -> Iterator[bytes]:
-    while True:
-        data = stream.read(BODY_BUFFER)
-        if not data:
-            yield b"0\r\n\r\n"
-            return
-        yield b"%x\r\n%b\r\n" % (len(data), data)
-
-
-def _send(conn: Connection, head: bytes, body: bytes, stream: Iterator[bytes] | None) -> None:
-    try:
-        conn.sock.sendall(head + body if body else head)
-        if stream is not None:
-            for piece in stream:
-                conn.sock.sendall(piece)
-    except OSError as exc:
-        raise UpstreamError(f"sending the request: {exc}") from exc
-
-
-def _request_target(environ: dict[str, Any], prefix: str) -> str:
-    """The path after the prefix and the query, as the client encoded them."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
-    if raw and raw[0] != "/":
-        scheme_end = raw.find("://")
-        raw = raw[raw.find("/", scheme_end + 3) :] if scheme_end >= 0 else ""
-    raw_path, sep, raw_query = raw.partition("?")
-    if raw_path.startswith(prefix + "/"):
-        path = raw_path[len(prefix) :]
-    else:  # decoded by the server (or percent-encoded ids): encode again
-        rest = environ.get("PATH_INFO", "")[len(prefix) - len(environ.get("SCRIPT_NAME", "")) :]
-        path = quote(rest.encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
-    query = environ.get("QUERY_STRING", "")
-    return f"{path}?{query}" if query else path
-
-
-def _server_host(environ: dict[str, Any]) -> str:
-    return f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
-
-
-_hosts_cache: dict[tuple[str, int], frozenset[str]] = {}
-
-
-def _upstream_hosts(target: ProxyTarget) -> frozenset[str]:
-    """The netlocs under which the container may name itself in an absolute redirect."""
-    key = (target.host, target.port)
-    hosts = _hosts_cache.get(key)
-    if hosts is None:
-        names = {f"{target.host}:{target.port}".lower()}
-        if target.port == 80:
-            names.add(target.host.lower())
-        hosts = frozenset(names)
-        if len(_hosts_cache) > 4096:
-            _hosts_cache.clear()
-        _hosts_cache[key] = hosts
-    return hosts

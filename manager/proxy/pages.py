@@ -51,16 +51,16 @@ def redirect(start_response: Any, location: str) -> Iterable[bytes]:
 
 
 def unauthorized(
-    environ: Mapping[str, Any], start_response: Any, login_url: str
+    app: Flask, environ: Mapping[str, Any], start_response: Any, login_url: str
 ) -> Iterable[bytes]:
     """Send browsers to the login page (coming back afterwards); 401 for anything else."""
     if wants_page(environ):
         return redirect(start_response, f"{login_url}?next={quote(full_path(environ), safe='')}")
-    return error(None, environ, start_response, 401, TITLES[401])
+    return error(app, environ, start_response, 401, TITLES[401])
 
 
 def error(
-    app: Flask | None,
+    app: Flask,
     environ: Mapping[str, Any],
     start_response: Any,
     status: int,
@@ -72,7 +72,7 @@ def error(
     headers = [("Cache-Control", "no-store")]
     if retry_after is not None:
         headers.append(("Retry-After", str(retry_after)))
-    if wants_json(environ) or app is None:
+    if wants_json(environ):
         payload: dict[str, Any] = {"error": status, "message": message}
         if retry_after is not None:
             payload["retry_after"] = retry_after
@@ -115,5 +115,6 @@ def _render(
     return (
         f"<!doctype html><html><head><meta charset='utf-8'>{refresh}<title>{status}</title>"
         f"</head><body><h1>{escape(title)}</h1><p>{escape(message)}</p>"
-        f"<p><a href='/'>Back to the dashboard</a></p></body></html>"
+        f"<p><a href='{escape(environ.get('SCRIPT_NAME', ''))}/'>Back to the dashboard</a></p>"
+        "</body></html>"
     )

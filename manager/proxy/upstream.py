@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 READ_SIZE = 256 * 1024  # large reads: fewer trips through Python per MiB relayed
 MAX_HEAD = 64 * 1024
+PEEK_AFTER = 0.5  # seconds idle after which a pooled connection is checked before reuse
 
 
 class UpstreamError(Exception):
@@ -73,7 +74,10 @@ class ConnectionPool:
                 conn = idle.pop() if idle else None
             if conn is None:
                 return self.connect(host, port)
-            if now - conn.idle_since < self.idle_timeout and _still_open(conn.sock):
+            idle_for = now - conn.idle_since
+            # Servers close idle keep-alive connections after seconds, not milliseconds: only a
+            # connection idle for a while is checked (a failed reuse is retried anyway).
+            if idle_for < PEEK_AFTER or (idle_for < self.idle_timeout and _still_open(conn.sock)):
                 conn.reused = True
                 return conn
             close(conn)
@@ -95,6 +99,13 @@ class ConnectionPool:
             self._idle.clear()
         for conn in conns:
             close(conn)
+
+
+def send_all(sock: socket.socket, data: bytes) -> None:
+    """``sendall`` with a shortcut for data the socket takes in one call (the usual case)."""
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
 
 
 def close(conn: Connection) -> None:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from manager.proxy import pages
+from manager.proxy import outgoing, pages
 from manager.proxy.auth import Identity
 from manager.proxy.headers import response_headers
 from manager.proxy.resolver import ProxyTarget
@@ -54,7 +54,7 @@ def relay(
         )
     conn = proxy.pool.connect(target.host, target.port)
     try:
-        head = proxy.request_head(environ, target, prefix, identity, UPGRADE_FRAMING)
+        head = outgoing.request_head(environ, target, prefix, identity, UPGRADE_FRAMING)
         conn.sock.sendall(head)
         response = read_head(conn, "GET")
     except (OSError, UpstreamError) as exc:

@@ -1,0 +1,139 @@
+"""Keep-alive connections under gunicorn: the proxy serves follow-up requests itself and hands
+anything else back to gunicorn, with the same answers as on a fresh connection."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import socket
+
+from conftest import Manager
+
+
+def connect(manager: Manager) -> http.client.HTTPConnection:
+    host, port = manager.base.removeprefix("http://").split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
+def cookie_header(manager: Manager, username: str) -> dict[str, str]:
+    return {"Cookie": f"sm_session={manager.login(username).cookies['sm_session']}"}
+
+
+def exchange(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
+
+def test_one_connection_serves_every_kind_of_answer(manager: Manager) -> None:
+    alice = cookie_header(manager, "alice")
+    prefix = manager.sessions["alice"]
+    conn = connect(manager)
+    ids = manager.ids
+    steps = [
+        ("GET", f"{prefix}/echo", alice, None, 200),
+        ("GET", f"{prefix}/api/items", alice, None, 200),  # served by the fast loop
+        ("POST", f"{prefix}/upload", alice, b"z" * 100_000, 200),
+        ("HEAD", f"{prefix}/big", alice, None, 200),
+        ("GET", f"{prefix}/stream", alice, None, 200),  # chunked, through the WSGI writer
+        ("GET", f"{prefix}/status/204", alice, None, 204),
+        ("GET", f"{prefix}/status/304", alice, None, 304),
+        (
+            "GET",
+            f"/project/9/script/9/user/{ids['alice']}/",
+            {**alice, "Accept": "text/html"},
+            None,
+            404,
+        ),
+        ("GET", manager.sessions["bob"] + "/echo", alice, None, 403),
+        ("GET", manager.sessions["dead"] + "/echo", alice, None, 502),
+        ("GET", manager.sessions["starting"] + "/", alice, None, 503),
+        ("GET", f"{prefix}/echo", {"Accept": "application/json"}, None, 401),
+        ("GET", prefix, alice, None, 302),
+        ("GET", "/api/auth/user", alice, None, 200),  # handed back to gunicorn and Flask
+        ("GET", f"{prefix}/redirect/root", alice, None, 302),
+        ("GET", f"{prefix}/big", alice, None, 200),
+    ]
+    for method, path, headers, body, status in steps:
+        got, response_headers, content = exchange(conn, method, path, headers, body)
+        assert got == status, (method, path, content[:200])
+        if path.endswith("/upload"):
+            assert json.loads(content)["length"] == 100_000
+        if method == "HEAD":
+            assert content == b"" and response_headers["content-length"] == str(1 << 20)
+        if path.endswith("/big") and method == "GET":
+            assert len(content) == 1 << 20
+        if status == 404:
+            assert b"There is no such session" in content
+    conn.close()
+
+
+def test_pipelined_requests_are_answered_in_order(manager: Manager) -> None:
+    alice = cookie_header(manager, "alice")["Cookie"]
+    prefix = manager.sessions["alice"]
+    host = manager.base.removeprefix("http://")
+
+    def request(path: str, extra: str = "") -> bytes:
+        return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {alice}\r\n{extra}\r\n".encode()
+
+    with socket.create_connection(tuple(host.split(":")), timeout=10) as sock:  # type: ignore[arg-type]
+        shared = _SharedReader(sock)
+
+        def answer() -> dict:
+            response = http.client.HTTPResponse(shared)  # type: ignore[arg-type]
+            response.begin()
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+        sock.sendall(request(f"{prefix}/echo?n=1"))  # first one alone: the loop takes over
+        assert answer()["args"] == {"n": ["1"]}
+        sock.sendall(
+            request(f"{prefix}/echo?n=2")
+            + request("/api/auth/user")
+            + request(f"{prefix}/echo?n=3", "Connection: close\r\n")
+        )
+        answers = [answer() for _ in range(3)]
+        assert answers[0]["args"] == {"n": ["2"]}
+        assert answers[1]["user"]["username"] == "alice"
+        assert answers[2]["args"] == {"n": ["3"]}
+        assert shared.reader.read(1) == b""  # closed as asked
+
+
+class _KeepOpen(io.BufferedReader):
+    def close(self) -> None:  # HTTPResponse closes its file after each body
+        pass
+
+
+class _SharedReader:
+    """Hands every HTTPResponse the same buffered reader, so no read-ahead is lost."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.reader = _KeepOpen(socket.SocketIO(sock, "rb"))
+
+    def makefile(self, mode: str) -> object:
+        return self.reader
+
+
+def test_smuggled_header_lines_do_not_reach_the_script(manager: Manager) -> None:
+    """A bare LF inside a header must not become a header line upstream."""
+    alice = cookie_header(manager, "alice")["Cookie"]
+    prefix = manager.sessions["alice"]
+    host = manager.base.removeprefix("http://")
+    with socket.create_connection(tuple(host.split(":")), timeout=10) as sock:  # type: ignore[arg-type]
+        shared = _SharedReader(sock)
+        for extra in ("", "X-A: b\nX-Forwarded-Prefix: /evil\r\n"):
+            head = f"GET {prefix}/echo HTTP/1.1\r\nHost: {host}\r\nCookie: {alice}\r\n"
+            sock.sendall(f"{head}{extra}\r\n".encode())
+            response = http.client.HTTPResponse(shared)  # type: ignore[arg-type]
+            response.begin()
+            body = response.read()
+            if response.status == 200:
+                assert json.loads(body)["headers"]["X-Forwarded-Prefix"] == prefix
+            else:
+                assert response.status == 400
