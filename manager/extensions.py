@@ -4,6 +4,7 @@ from typing import Any
 
 from flask_bootstrap import Bootstrap5
 from flask_login import LoginManager
+from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
@@ -27,6 +28,7 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
+socketio = SocketIO()
 
 # What services accept as a database session: a plain Session, or Flask-SQLAlchemy's
 # request-scoped ``db.session`` proxy.

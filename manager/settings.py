@@ -534,6 +534,57 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # Log retention by role
     Setting(
+        "SM_LOG_MAX_BYTES",
+        "SM_LOG_MAX_BYTES",
+        "int",
+        52428800,
+        "Most bytes of one run's log file; past it a note is written once and further output "
+        "is dropped (the session goes on).",
+    ),
+    Setting(
+        "SM_LOG_MAX_LINE",
+        "SM_LOG_MAX_LINE",
+        "int",
+        16384,
+        "Longest output line kept, in bytes; longer lines are cut with a marker.",
+    ),
+    Setting(
+        "SM_LOG_ROW_MAX_BYTES",
+        "SM_LOG_ROW_MAX_BYTES",
+        "int",
+        2097152,
+        "Bytes of stdout and of stderr kept on the execution row (previews, search); the log "
+        "file keeps everything.",
+    ),
+    Setting(
+        "SM_LOG_BATCH_INTERVAL",
+        "SM_LOG_BATCH_INTERVAL",
+        "float",
+        0.05,
+        "Seconds between two log batches: files flushed, new lines sent to live watchers.",
+    ),
+    Setting(
+        "SM_LOG_READ_PACE",
+        "SM_LOG_READ_PACE",
+        "float",
+        0.01,
+        "Seconds a log pump lets trickling output gather before reading on (less CPU per line).",
+    ),
+    Setting(
+        "SM_LOG_DRAIN_TIMEOUT",
+        "SM_LOG_DRAIN_TIMEOUT",
+        "float",
+        10.0,
+        "Seconds an ended session's pump may take to read the rest of its output.",
+    ),
+    Setting(
+        "SM_SOCKETIO_CORS_ORIGINS",
+        "SM_SOCKETIO_CORS_ORIGINS",
+        "list",
+        [],
+        "Other origins allowed to open Socket.IO connections (empty: same origin only).",
+    ),
+    Setting(
         "SM_LOG_QUOTA_MB",
         "SM_LOG_QUOTA_MB",
         "int",

@@ -15,8 +15,9 @@ from manager import errors, proxy
 from manager.auth.permissions import is_api_request
 from manager.config import build_config
 from manager.db import tune_sqlite
-from manager.extensions import bootstrap, csrf, db, login_manager
+from manager.extensions import bootstrap, csrf, db, login_manager, socketio
 from manager.logging_setup import configure_logging
+from manager.logs import stream as log_stream
 from manager.sessions import runtime as sessions_runtime
 
 log = logging.getLogger("scriptsmanager")
@@ -53,11 +54,30 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
     blueprints.register(app)
     sessions_runtime.init_app(app)
     proxy.init_app(app)
-    if app.config.get("SM_START_BACKGROUND") and app.config["SM_WATCH_SCRIPTS"]:
+    # Socket.IO wraps the proxy: /socket.io/ is served before the proxy looks at a path.
+    socketio.init_app(
+        app,
+        async_mode=app.config.get("SM_SOCKETIO_ASYNC_MODE") or log_stream.async_mode(),
+        # None: same origin only ([] would turn the Origin check off altogether).
+        cors_allowed_origins=app.config.get("SM_SOCKETIO_CORS_ORIGINS") or None,
+        logger=False,
+        engineio_logger=False,
+    )
+    log_stream.init_app(app, socketio)
+    if app.config.get("SM_START_BACKGROUND"):
+        _start_background(app)
+    return app
+
+
+def _start_background(app: Flask) -> None:
+    """Work of the serving process only: hot reload of scripts and the daily log retention."""
+    from manager.logs.retention import start_daily_jobs
+
+    if app.config["SM_WATCH_SCRIPTS"]:
         from manager.catalog_app import start_watcher
 
         start_watcher(app)
-    return app
+    start_daily_jobs(app)
 
 
 def _init_login(app: Flask) -> None:

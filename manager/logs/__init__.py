@@ -6,12 +6,15 @@ Socket.IO handlers. Readers (viewer, search, export) use ``manager.logs.store`` 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
 from manager.logs.hub import LogHub, LogSettings
+
+log = logging.getLogger("scriptsmanager")
 
 __all__ = ["LogHub", "LogSettings", "current_hub", "init_app", "record_debug"]
 
@@ -40,5 +43,9 @@ def current_hub() -> LogHub | None:
 def record_debug(execution: Any, message: str, moment: datetime) -> None:
     """Write a lifecycle event to the run's log file (and its watchers), when a hub is there."""
     hub = current_hub()
-    if hub is not None:
+    if hub is None:
+        return
+    try:
         hub.debug(execution, message, moment)
+    except OSError as exc:  # a full or broken disk must not stop the session's lifecycle
+        log.error("log %s: cannot write %r: %s", execution.execution_uuid, message, exc)

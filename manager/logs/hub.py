@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from manager.logs.pump import Listener, Pump, RunLog, write_row
 from manager.logs.store import Line, LogWriter, log_path, read_lines
@@ -26,6 +27,7 @@ from manager.sessions.backend import Handle, SessionBackend
 
 log = logging.getLogger("scriptsmanager")
 
+T = TypeVar("T")
 IDLE_CLOSE = 60.0  # seconds after which a run's file is closed when no pump writes to it
 MiB = 1024 * 1024
 
@@ -61,6 +63,24 @@ class LogSettings:
         )
 
 
+def off_hub(function: Callable[..., T], *args: Any) -> T:
+    """Run ``function`` on a native thread when gevent runs the process, else right here."""
+    if _gevent_patched():
+        import gevent
+
+        result: T = gevent.get_hub().threadpool.apply(function, args)
+        return result
+    return function(*args)
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return bool(monkey.is_module_patched("socket"))
+
+
 def stamp_of(moment: datetime) -> str:
     """A naive-UTC (or aware) datetime as a record stamp with milliseconds."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -72,6 +92,9 @@ class LogHub:
     def __init__(self, settings: LogSettings, engine: Engine):
         self.settings = settings
         self.engine = engine
+        # Row copies go through their own connections, on a native thread under gevent: a
+        # database call there (SQLite's fsync, a lock wait) must not stop every greenlet.
+        self._row_engine = create_engine(engine.url, poolclass=NullPool)
         self.listeners: list[Listener] = []  # called with each flushed batch
         self.tick_hooks: list[Callable[[], None]] = []  # called after each flush pass
         self._runs: dict[str, RunLog] = {}
@@ -167,7 +190,7 @@ class LogHub:
             deadline = time.monotonic() + wait
             while True:
                 try:
-                    if write_row(self.engine, run.uuid, taken, replace=False):
+                    if off_hub(write_row, self._row_engine, run.uuid, taken, False):
                         return True
                 except SQLAlchemyError as exc:
                     log.warning("log %s: cannot update the row: %s", run.uuid, exc)
@@ -183,7 +206,7 @@ class LogHub:
             deadline = time.monotonic() + 5.0
             while True:
                 try:
-                    if write_row(self.engine, run.uuid, texts, replace=True):
+                    if off_hub(write_row, self._row_engine, run.uuid, texts, True):
                         return
                 except SQLAlchemyError as exc:
                     log.warning("log %s: cannot rewrite the row: %s", run.uuid, exc)

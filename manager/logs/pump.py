@@ -233,10 +233,14 @@ def write_row(engine: Engine, execution_uuid: str, texts: dict[str, str], replac
     statement = update(Execution).where(Execution.execution_uuid == execution_uuid)
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
-        previous = None
+        previous = (0, 2)
         if sqlite:
-            previous = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            previous = (conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0,
+                        conn.exec_driver_sql("PRAGMA synchronous").scalar() or 2)  # fmt: skip
+            # No fsync for this commit either: it blocks every greenlet for milliseconds, and
+            # the row is only a copy of the log file, which is the record.
             conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
         try:
             conn.execute(statement.values(**values))
             conn.commit()
@@ -247,5 +251,6 @@ def write_row(engine: Engine, execution_uuid: str, texts: dict[str, str], replac
             raise
         finally:
             if sqlite:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(previous or 0)}")
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(previous[0])}")
+                conn.exec_driver_sql(f"PRAGMA synchronous={int(previous[1])}")
     return True

@@ -142,15 +142,14 @@ class LiveLogs:
                     for sid, mask in channel.watchers.items():
                         if sid not in channel.behind and self.backlog(sid) > BACKLOG_HIGH:
                             lagging.append((sid, channel, channel.published, mask))
-            for sid, channel, seq, mask in lagging:
+            for sid, channel, _seq, mask in lagging:
                 channel.behind.add(sid)
                 self.server.leave_room(sid, run_room(channel.execution_uuid, mask), NAMESPACE)
             statuses, self._statuses = self._statuses, []
             for execution_uuid, user_id, payload in statuses:
-                channel = self._channels.get(execution_uuid)
-                rooms = {run_room(execution_uuid, m) for m in channel.watchers.values()} if (
-                    channel
-                ) else set()
+                watched = self._channels.get(execution_uuid)
+                masks = set(watched.watchers.values()) if watched else set()
+                rooms = {run_room(execution_uuid, mask) for mask in masks}
                 for room in rooms | {user_room(user_id)}:
                     self.server.emit("status", payload, to=room, namespace=NAMESPACE)
         for sid, channel, seq, mask in lagging:
@@ -187,11 +186,17 @@ class LiveLogs:
 
     # ------------------------------------------------------------------ watchers
 
-    def join(
-        self, sid: str, uuid: str, user_id: int, path: Path, last_seq: int, mask: int
-    ) -> None:
+    def join(self, sid: str, uuid: str, user_id: int, path: Path, last_seq: int, mask: int) -> None:
         """Replay what ``sid`` lacks from the file, then add it to the run's live room."""
         wanted = streams_of(mask)
+        with self._lock:
+            channel = self._channels.get(uuid)
+            current = channel.watchers.get(sid) if channel is not None else None
+            new = current is None
+            if channel is not None and current is not None and sid not in channel.behind:
+                # Joined again (other streams, an older seq): out of the room while it replays.
+                channel.behind.add(sid)
+                self.server.leave_room(sid, run_room(uuid, current), namespace=NAMESPACE)
         while True:
             with self._lock:
                 channel = self._channels.get(uuid)
@@ -200,7 +205,6 @@ class LiveLogs:
                     self._channels[uuid] = channel
                 target = channel.published
                 if last_seq >= target:
-                    new = sid not in channel.watchers
                     channel.watchers[sid] = mask
                     channel.behind.discard(sid)
                     self._joined.setdefault(sid, set()).add(uuid)

@@ -120,6 +120,8 @@ class Monitor:
         if status is not None:
             self.finish(db, process, execution, handle, status)
             return
+        if self.service.logs is not None:  # a session re-adopted after a restart has no pump
+            self.service.logs.ensure_pump(execution, self.backend, handle)
         now = self.clock()
         age = (now - process.started_at).total_seconds()
         if process.status == "starting":
@@ -159,13 +161,17 @@ class Monitor:
         status: ExitStatus,
     ) -> None:
         """Record how a session ended, keep its output, remove its container."""
+        logs = self.service.logs
+        if status.error != "gone":
+            # First, before this session writes anything: the pump's row copy must not wait
+            # for a lock this session would hold.
+            self._collect_output(execution, handle)
         now = self.clock()
         state = final_state(process, status)
         if status.error and status.error != "gone":
             append_debug(execution, f"engine error: {status.error}")
-        if status.error != "gone":
-            self._collect_output(execution, handle)
-        if status.exit_code in (126, 127) and "exec" in (execution.error_output or ""):
+        errors = logs.stderr_head(execution) if logs is not None else execution.error_output
+        if status.exit_code in (126, 127) and "exec" in (errors or ""):
             # The runner never started: the image lacks it or is damaged.
             append_debug(
                 execution,
@@ -192,10 +198,14 @@ class Monitor:
         except BackendError as exc:
             log.warning("removing %s: %s", handle.execution_uuid, exc.message)
         self.service.remove_session_dir(execution.execution_uuid)
+        if logs is not None:
+            logs.release(execution.execution_uuid)
 
     def _collect_output(self, execution: Execution, handle: Handle) -> None:
-        if execution.output or execution.error_output:
-            return  # a log pump already stored it
+        if self.service.logs is not None:
+            # The pump stores the output; let it read to the end before the container goes.
+            self.service.logs.drain(execution, self.backend, handle)
+            return
         out: list[str] = []
         err: list[str] = []
         size = 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from manager import logs
 from manager.sessions.backend import SessionBackend
 from manager.sessions.environments import Environments, EnvPaths, docker_client, resolve_base_image
 from manager.sessions.monitor import Activity, Monitor, SessionMonitor
@@ -49,7 +50,7 @@ def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
     chosen = backend if backend is not None else app.config.get("SM_TEST_BACKEND")
     if chosen is None:
         chosen = make_backend(app)
-    service = SessionService(chosen, config)
+    service = SessionService(chosen, config, logs.init_app(app))
     activity = Activity()
     environments = Environments(
         EnvPaths(

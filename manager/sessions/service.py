@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from manager.catalog.discovery import is_runnable
 from manager.catalog.schema import mask_secrets, validate_parameter_values
 from manager.extensions import DbSession
+from manager.logs import LogHub, record_debug
 from manager.models import Execution, Script, ScriptProcess, User, UserProject, utcnow
 from manager.projects import active_project, workspace_path
 from manager.sessions.backend import BackendError, ImageMissing, SessionBackend
@@ -141,16 +142,20 @@ def effective_limits(defaults: Limits, group: Any) -> Limits:
 
 
 def append_debug(execution: Execution, message: str) -> None:
-    stamp = utcnow().isoformat(timespec="milliseconds")
+    """Record a lifecycle event: a ``debug`` line in the run's log (streamed) and on the row."""
+    moment = utcnow()
+    record_debug(execution, message, moment)
+    stamp = moment.isoformat(timespec="milliseconds")
     execution.debug_output = (execution.debug_output or "") + f"[{stamp}] {message}\n"
 
 
 class SessionService:
     """Start, reuse and stop sessions; shared by the API, the proxy resolver and the monitor."""
 
-    def __init__(self, backend: SessionBackend, config: SessionConfig):
+    def __init__(self, backend: SessionBackend, config: SessionConfig, logs: LogHub | None = None):
         self.backend = backend
         self.config = config
+        self.logs = logs  # the log pumps; None: output is collected when a session ends
         # Quota checks and the row that makes a session count must not interleave.
         self._start_lock = threading.Lock()
 
@@ -400,6 +405,8 @@ class SessionService:
         execution.status = process.status
         append_debug(execution, "container started")
         db.commit()
+        if self.logs is not None:
+            self.logs.ensure_pump(execution, self.backend, handle)
 
     def _write_context(self, execution: Execution, script: Script, values: dict[str, Any]) -> Path:
         directory = self.session_dir(execution.execution_uuid)

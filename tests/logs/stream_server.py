@@ -4,7 +4,8 @@ app (pumps, monitor, Socket.IO, proxy), sessions on the FakeBackend driven over 
 ``SM_STREAM_TEST_CONFIG`` names a JSON file: ``config`` (app overrides) and ``users``
 (username, level). Test-only routes: ``GET /_test/emit?execution_id=&count=&start=&rate=
 &stderr_every=&timed=&pad=`` prints ``line <n>`` (or ``<n> <send time>`` when ``timed``; ``pad``
-characters more) at ``rate`` lines/s (0: at once) in the background; ``GET /_test/finish?execution_id=&exit_code=``.
+characters more) at ``rate`` lines/s (0: at once) in the background;
+``GET /_test/finish?execution_id=&exit_code=``.
 """
 
 from __future__ import annotations

@@ -100,7 +100,9 @@ def test_live_pump_stores_output_and_debug_events_in_order(fake, app, hub, run):
     stored = row(app, execution.execution_uuid)
     assert stored.output.splitlines() == [f"out {n}" for n in range(1, 201)] + [texts[-2]]
     assert stored.error_output == "".join(f"err {n}\n" for n in range(50, 201, 50))
-    assert str(path).endswith(f"executions/olga/{utcnow():%Y-%m-%d}/execution_{stored.execution_uuid}.log")
+    assert str(path).endswith(
+        f"executions/olga/{utcnow():%Y-%m-%d}/execution_{stored.execution_uuid}.log"
+    )
 
 
 def test_row_is_kept_in_sync_while_the_run_is_live(fake, app, hub, run):

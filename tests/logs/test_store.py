@@ -108,7 +108,9 @@ def test_tail_and_count(tmp_path):
     texts = [("debug" if n % 100 == 0 else "stdout", f"line {n}") for n in range(1, 20_001)]
     write(path, texts).close()
     assert count_lines(path) == 20_000
-    assert [line.text for line in tail_lines(path, 3)] == [f"line {n}" for n in (19_998, 19_999, 20_000)]
+    assert [line.text for line in tail_lines(path, 3)] == [
+        f"line {n}" for n in (19_998, 19_999, 20_000)
+    ]
     debug = tail_lines(path, 2, streams=["debug"])
     assert [line.seq for line in debug] == [19_900, 20_000]
     assert len(tail_lines(path, 500, streams=["debug"])) == 200
@@ -131,7 +133,9 @@ def test_unfinished_record_is_invisible_and_cut_by_the_next_writer(tmp_path):
     assert [line.text for line in tail_lines(path, 5)] == ["one", "two"]
     writer = LogWriter(path)
     assert writer.last_seq == 2
-    assert writer.append("stdout", "three", stamp(9)) == Line(3, millis(stamp(9)), "stdout", "three")
+    assert writer.append("stdout", "three", stamp(9)) == Line(
+        3, millis(stamp(9)), "stdout", "three"
+    )
     writer.close()
     assert [line.text for line in read_lines(path)] == ["one", "two", "three"]
 

@@ -99,8 +99,11 @@ class Server:
 
     def login(self, username: str) -> requests.Session:
         http = requests.Session()
-        answer = http.post(self.base + "/api/auth/login",
-                           json={"username": username, "password": PASSWORD}, timeout=10)
+        answer = http.post(
+            self.base + "/api/auth/login",
+            json={"username": username, "password": PASSWORD},
+            timeout=10,
+        )
         assert answer.status_code == 200, answer.text
         http.headers["X-CSRFToken"] = http.get(self.base + "/api/auth/csrf").json()["csrf_token"]
         return http
@@ -185,8 +188,8 @@ class Watcher:
         return int(self.received[-1][0]) if self.received else 0
 
     def connect(self) -> Watcher:
-        self.sio.connect(self.base, headers={"Cookie": self.cookie},
-                         namespaces=["/logs"], transports=["websocket"], wait_timeout=10)  # fmt: skip
+        self.sio.connect(self.base, headers={"Cookie": self.cookie}, namespaces=["/logs"],
+                         transports=["websocket"], wait_timeout=10)  # fmt: skip
         return self
 
     def _connected(self) -> None:
@@ -318,7 +321,7 @@ def test_a_lagging_watcher_loses_no_line(server):
         assert numbers(watcher.texts()) == list(range(1, 40_001))
         # It fell behind, the server took it out of the live room, it caught up from the file.
         kinds = [bool(m.get("replay")) for m in watcher.messages]
-        assert True in kinds[kinds.index(False):], "expected a catch-up replay after live lines"
+        assert True in kinds[kinds.index(False) :], "expected a catch-up replay after live lines"
     finally:
         watcher.close()
         server.finish(run_id)
@@ -399,8 +402,9 @@ def test_the_user_room_hears_about_new_runs_and_their_end(server):
         other = server.start_run("bob")
         server.finish(run_id)
         deadline = time.monotonic() + 10
-        while not any(s == {"execution_id": run_id, "status": "completed", "exit_code": 0}
-                      for s in statuses):
+        while not any(
+            s == {"execution_id": run_id, "status": "completed", "exit_code": 0} for s in statuses
+        ):
             assert time.monotonic() < deadline, statuses
             time.sleep(0.05)
         mine = [s["status"] for s in statuses if s["execution_id"] == run_id]

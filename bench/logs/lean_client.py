@@ -1,0 +1,158 @@
+"""A lean Socket.IO watcher for the log benchmarks: raw WebSocket, Engine.IO v4 text frames.
+
+The stock python-socketio client spends more CPU per message than a benchmark host can give
+100 of them; this one only answers pings, finds the lines in each ``lines`` frame with two
+regular expressions, checks their order and notes each timed line's latency. Lines printed by
+the bench script are ``<n> <send time>``; the container and this host share the clock.
+
+``Watchers`` runs N of them over a few processes (one selector loop each) and gathers results.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import selectors
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import websocket
+
+SEQ = re.compile(rb'\[(\d+),"\d{4}-')
+TIMED = re.compile(rb'"stdout","(\d+) (\d+\.\d+)"')
+LINES_EVENT = b'42/logs,["lines",'
+VIEWERS_EVENT = b'42/logs,["viewers",'
+
+
+@dataclass
+class Result:
+    """What one watcher saw."""
+
+    lines: int = 0  # every line received, all streams
+    timed: int = 0  # lines carrying a send time
+    last_seq: int = 0
+    last_n: int = 0
+    in_order: bool = True  # seq 1, 2, 3, ... with nothing missing or doubled
+    messages: int = 0
+    latencies: array = field(default_factory=lambda: array("d"))  # seconds
+    error: str = ""
+
+
+class Watcher:
+    """One raw WebSocket watcher of one run."""
+
+    def __init__(self, url: str, cookie: str, run_id: str):
+        self.result = Result()
+        self.ws = websocket.WebSocket(skip_utf8_validation=True)
+        ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.ws.connect(ws_url, header=[f"Cookie: {cookie}"], timeout=30)
+        self.ws.recv()  # Engine.IO open: 0{"sid":...}
+        self.ws.send("40/logs,")
+        answer = self.ws.recv()
+        if not answer.startswith("40/logs"):
+            raise RuntimeError(f"namespace refused: {answer}")
+        self.ws.send(f'42/logs,["join",{{"execution_id":"{run_id}","last_seq":0}}]')
+        self.joined = False
+        while not self.joined:  # the server sends the viewer count once it is in the room
+            self.read()
+
+    def read(self) -> None:
+        """Read one frame (the socket is readable): answer a ping, or count a batch of lines."""
+        result = self.result
+        _, data = self.ws.recv_data()
+        if data == b"2":  # ping
+            self.ws.send("3")
+            return
+        if not data.startswith(LINES_EVENT):
+            self.joined = self.joined or data.startswith(VIEWERS_EVENT)
+            return
+        received = time.time()
+        result.messages += 1
+        seqs = SEQ.findall(data)
+        first = int(seqs[0])
+        if first != result.last_seq + 1 or int(seqs[-1]) != first + len(seqs) - 1:
+            result.in_order = False
+        result.last_seq = int(seqs[-1])
+        result.lines += len(seqs)
+        timed = TIMED.findall(data)
+        if timed:
+            result.latencies.extend([received - float(sent) for _, sent in timed])
+            result.timed += len(timed)
+            result.last_n = int(timed[-1][0])
+
+
+def _process(
+    url: str, cookie: str, run_id: str, count: int, until_n: int, timeout: float, queue: Any
+) -> None:
+    """``count`` watchers on one thread: a selector loop, no lock contention between them."""
+    watchers = [Watcher(url, cookie, run_id) for _ in range(count)]
+    queue.put(("ready", count))
+    selector = selectors.DefaultSelector()
+    for watcher in watchers:
+        selector.register(watcher.ws.sock, selectors.EVENT_READ, watcher)
+    stop_at = time.time() + timeout
+    open_ = len(watchers)
+    while open_ and time.time() < stop_at:
+        for key, _ in selector.select(timeout=1.0):
+            watcher = key.data
+            try:
+                watcher.read()
+            except (OSError, websocket.WebSocketException) as exc:
+                watcher.result.error = f"{type(exc).__name__}: {exc}"
+                watcher.result.last_n = until_n
+            if watcher.result.last_n >= until_n:
+                selector.unregister(watcher.ws.sock)
+                watcher.ws.close()
+                open_ -= 1
+    results = [w.result for w in watchers]
+    queue.put(("done", [(r.lines, r.timed, r.last_seq, r.last_n, r.in_order, r.messages,
+                         r.latencies.tobytes(), r.error) for r in results]))  # fmt: skip
+
+
+class Watchers:
+    """N lean watchers of one run, spread over ``processes`` processes."""
+
+    def __init__(self, url: str, cookie: str, run_id: str, count: int, until_n: int,
+                 timeout: float, processes: int = 2):  # fmt: skip
+        context = multiprocessing.get_context("fork")
+        self.queue = context.Queue()
+        shares = [count // processes + (1 if i < count % processes else 0)
+                  for i in range(processes)]  # fmt: skip
+        self.procs = [
+            context.Process(target=_process,
+                            args=(url, cookie, run_id, n, until_n, timeout, self.queue))
+            for n in shares if n
+        ]  # fmt: skip
+        for proc in self.procs:
+            proc.start()
+        self.count = count
+        self._results: list[Result] = []
+        self._ready = 0
+        self._done = 0
+
+    def wait_joined(self) -> None:
+        while self._ready < self.count:
+            kind, value = self.queue.get(timeout=60)
+            if kind == "ready":
+                self._ready += value
+            else:
+                self._collect(value)
+
+    def _collect(self, rows: list[Any]) -> None:
+        self._done += 1
+        for lines, timed, last_seq, last_n, in_order, messages, raw, error in rows:
+            latencies = array("d")
+            latencies.frombytes(raw)
+            self._results.append(Result(lines, timed, last_seq, last_n, in_order, messages,
+                                        latencies, error))  # fmt: skip
+
+    def results(self) -> list[Result]:
+        while self._done < len(self.procs):
+            kind, value = self.queue.get()
+            if kind == "done":
+                self._collect(value)
+        for proc in self.procs:
+            proc.join()
+        return self._results
