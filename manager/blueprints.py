@@ -20,11 +20,13 @@ def register(app: Flask) -> None:
     )
     from manager.api import auth as api_auth
     from manager.views import admin, auth, main
+    from manager.views import logs as log_pages
 
     for module in (
         auth,
         main,
         admin,
+        log_pages,
         api_auth,
         admin_users,
         catalog,

@@ -117,13 +117,24 @@ class ProxyMiddleware:
         self.touch(target.session_key)
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
             return websocket.relay(self, environ, start_response, target, prefix, identity)
+        key = (caller.user_id, caller.is_admin, project_id, script_id, url_user_id)
         try:
             return self._forward(environ, start_response, target, prefix, identity)
         except UpstreamError as exc:
             log.warning(
                 "session %s at %s:%s: %s", target.session_key, target.host, target.port, exc
             )
-            self._targets.pop((caller.user_id, caller.is_admin, project_id, script_id, url_user_id))
+            self._targets.pop(key)
+            # The cached target may be a session that just ended and was opened again: ask
+            # once more, and retry when nothing of the request was sent yet.
+            if exc.before_response and not environ.get("sm.proxy_retried"):
+                environ["sm.proxy_retried"] = True
+                fresh = self._resolve(caller, project_id, script_id, url_user_id)
+                bodiless = int(environ.get("CONTENT_LENGTH") or 0) == 0 and not environ.get(
+                    "HTTP_TRANSFER_ENCODING"
+                )
+                if fresh != target and bodiless:
+                    return self._forward(environ, start_response, fresh, prefix, identity)
             return pages.error(
                 self.app, environ, start_response, 502, "The session's web server did not answer."
             )

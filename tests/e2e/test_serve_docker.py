@@ -129,3 +129,18 @@ def test_a_script_added_on_disk_appears_without_restart(server: Server):
             break
         time.sleep(0.3)
     assert "hot_added.py" not in names, "a removed script should disappear (deactivated)"
+
+
+def test_a_session_reopened_at_once_is_served_not_the_old_one(server: Server):
+    """The proxy caches where a session lives; a session stopped and opened again right away
+    must still be reached (the stale address is dropped and asked again)."""
+    session = login(server)
+    ids = script_ids(server, session)
+    for _ in range(2):
+        body = session.post(
+            f"{server.url}/api/scripts/{ids['calculator.py']}/execute", json={}
+        ).json()
+        page = session.get(server.url + body["proxy_url"])
+        assert page.status_code == 200, page.text[:300]
+        session.post(f"{server.url}/api/sessions/{body['execution_id']}/stop")
+        wait_status(server, session, body["execution_id"], {"terminated"})

@@ -158,10 +158,12 @@
         el("span", {}, t("run.exit_code"), " ", el("strong", { dataset: { sm: "run-exit-code" } }, "—")),
         el("span", {}, t("run.duration"), " ", el("strong", { dataset: { sm: "run-duration" } }, "—")),
         el("code", { class: "text-body-secondary", title: run.execution_id }, run.execution_id.slice(0, 8)),
+        el("a", { href: `${sm.rootPath()}/logs/${encodeURIComponent(run.execution_id)}`, dataset: { sm: "run-log-link" } },
+          sm.icon("journal-text"), " ", t("logs.open_full_log")),
         stop),
       el("div", { class: "small mt-2 d-none", dataset: { sm: "run-note" }, role: "status" }),
-      // LIVE OUTPUT — a later issue streams the container's output over Socket.IO into this
-      // element (room per execution_id). Until then it stays hidden: nothing is faked here.
+      // Live output: logs-view.js streams the run's lines in (Socket.IO room of the run); it
+      // stays hidden until the first line.
       el("pre", { class: "sm-run-output mt-2 mb-0", dataset: { sm: "run-output" }, hidden: true,
         "aria-label": t("run.output_title") }));
     stop.addEventListener("click", async () => {
@@ -201,13 +203,35 @@
     note.className = `small mt-2 text-${kind}-emphasis${text ? "" : " d-none"}`;
   }
 
+  /** Stream the run's output into the panel; null without logs-view.js. */
+  function liveOutput(panel, run, onStatus) {
+    if (!window.smLogs) return null;
+    const view = new window.smLogs.LogView({
+      executionId: run.execution_id,
+      output: panel.querySelector('[data-sm="run-output"]'),
+      live: sm.isLive(run.status),
+      status: run.status,
+      startTime: run.start_time,
+      streams: ["stdout", "stderr"],
+      onStatus,
+    });
+    view.start();
+    return view;
+  }
+
   function watchBatch(form, box, run) {
     const panel = statusPanel(run);
     box.replaceChildren(panel);
     updatePanel(panel, run);
     rememberRun(form, run);
-    sm.every(POLL_MS, async () => {
-      if (!panel.isConnected) return false; // a newer run replaced this panel
+    let poller = null;
+    // The room says at once when the run ends: ask for the final state then.
+    const view = liveOutput(panel, run, () => poller && poller.now());
+    poller = sm.every(POLL_MS, async () => {
+      if (!panel.isConnected) { // a newer run replaced this panel
+        if (view) view.stop();
+        return false;
+      }
       const result = await sm.fetch(`/api/executions/${encodeURIComponent(run.execution_id)}`);
       if (!result.ok) return result.status !== 404 && result.status !== 403;
       updatePanel(panel, result.data);
