@@ -94,8 +94,11 @@ def test_every_level_has_a_name():
 
 
 def test_page_script_strings_are_rendered_for_it():
-    used = {key for path in sorted(JS_DIR.glob("*.js"))
-            for key in JS_KEY.findall(path.read_text(encoding="utf-8"))}
+    used = {
+        key
+        for path in sorted(JS_DIR.glob("*.js"))
+        for key in JS_KEY.findall(path.read_text(encoding="utf-8"))
+    }
     declared = js_declared_keys()
     assert used, "the app.js scan found no t(...) call"
     assert sorted(used - declared) == [], "app.js uses keys that base.html does not render"

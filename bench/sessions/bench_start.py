@@ -21,7 +21,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.support.serve import Server, login, script_ids, wait_status  # noqa: E402
+from tests.support.serve import (  # noqa: E402
+    Server,
+    login,
+    remove_instance,
+    script_ids,
+    wait_status,
+)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -74,27 +80,20 @@ def main() -> None:
             server.kill()
             cleanup(f"smbench-{run}")
     print(f"interactive start, execute -> first 200 through the proxy ({len(starts)} runs):")
-    print(
-        f"  p50 {statistics.median(starts) * 1000:.0f} ms   p95 {percentile(starts, 0.95) * 1000:.0f} ms"
-        f"   max {max(starts) * 1000:.0f} ms   (target p50 <= 500 ms)"
-    )
+    print(f"  {figures(starts)}   (target p50 <= 500 ms)")
     print(f"batch run, execute -> completed ({len(batches)} runs):")
-    print(
-        f"  p50 {statistics.median(batches) * 1000:.0f} ms   p95 {percentile(batches, 0.95) * 1000:.0f} ms"
-    )
+    print(f"  {figures(batches)}")
+
+
+def figures(values: list[float]) -> str:
+    p50, p95 = statistics.median(values) * 1000, percentile(values, 0.95) * 1000
+    return f"p50 {p50:.0f} ms   p95 {p95:.0f} ms   max {max(values) * 1000:.0f} ms"
 
 
 def cleanup(instance: str) -> None:
     import docker
 
-    from manager.sessions.network import remove_networks
-
-    client = docker.from_env()
-    for container in client.containers.list(
-        all=True, filters={"label": f"io.scriptsmanager.instance={instance}"}
-    ):
-        container.remove(force=True)
-    remove_networks(client, instance)
+    remove_instance(docker.from_env(), instance, instance)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,9 @@ def browser() -> Iterator:
 @pytest.fixture
 def page(browser) -> Iterator:
     # Reduced motion turns Bootstrap's transitions off: no half-faded modal in a screenshot.
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB",
-                                  reduced_motion="reduce")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="en-GB", reduced_motion="reduce"
+    )
     context.set_default_timeout(10_000)
     tab = context.new_page()
     yield tab
@@ -72,15 +73,26 @@ def live_server(app) -> Iterator[str]:
 
 
 PARAMETERS = [
-    {"name": "title", "type": "string", "required": True, "default": "Report",
-     "label": {"en": "Title", "es": "Título"}, "description": {"en": "Shown on top"}},
+    {
+        "name": "title",
+        "type": "string",
+        "required": True,
+        "default": "Report",
+        "label": {"en": "Title", "es": "Título"},
+        "description": {"en": "Shown on top"},
+    },
     {"name": "notes", "type": "text", "label": "Notes"},
     {"name": "count", "type": "int", "min": 1, "max": 10, "default": 3, "label": "Count"},
     {"name": "ratio", "type": "float", "min": 0, "max": 1, "default": 0.5, "label": "Ratio"},
     {"name": "verbose", "type": "bool", "default": True, "label": "Verbose"},
     {"name": "unit", "type": "select", "options": ["mm", "in"], "default": "mm", "label": "Unit"},
-    {"name": "columns", "type": "multiselect", "options": ["a", "b", "c"], "default": ["b"],
-     "label": "Columns"},
+    {
+        "name": "columns",
+        "type": "multiselect",
+        "options": ["a", "b", "c"],
+        "default": ["b"],
+        "label": "Columns",
+    },
     {"name": "day", "type": "date", "default": "2024-05-01", "label": "Day"},
     {"name": "folder", "type": "path", "label": "Folder"},
     {"name": "token", "type": "secret", "default": "hunter2", "label": "Token"},
@@ -99,39 +111,73 @@ def catalog(app) -> dict[str, int]:
 
     with app.app_context():
         tools = ScriptGroup(
-            name="Browser Tools", directory_path="browser_tools", required_level="viewer",
-            conda_environment="base", description="Tools used by the browser tests",
-            metadata_json={"display_name": {"en": "Browser Tools", "es": "Herramientas"},
-                           "description": {"en": "Tools used by the browser tests",
-                                           "es": "Herramientas de las pruebas"},
-                           "icon": "tools", "category": "testing"},
+            name="Browser Tools",
+            directory_path="browser_tools",
+            required_level="viewer",
+            conda_environment="base",
+            description="Tools used by the browser tests",
+            metadata_json={
+                "display_name": {"en": "Browser Tools", "es": "Herramientas"},
+                "description": {
+                    "en": "Tools used by the browser tests",
+                    "es": "Herramientas de las pruebas",
+                },
+                "icon": "tools",
+                "category": "testing",
+            },
         )
         broken = ScriptGroup(
-            name="Broken Group", directory_path="broken_group", conda_environment="base",
-            metadata_json={"icon": "bug"}, invalid_reason="metadata.json: 'icon' must be a string",
+            name="Broken Group",
+            directory_path="broken_group",
+            conda_environment="base",
+            metadata_json={"icon": "bug"},
+            invalid_reason="metadata.json: 'icon' must be a string",
         )
         db.session.add_all([tools, broken])
         db.session.flush()
         report = Script(
-            group_id=tools.id, filename="report.py", display_name="Make report",
-            description="Writes a report", tags="report,pdf", category="reports",
-            required_level="viewer", parameters=PARAMETERS, execution_timeout=60,
-            metadata_json={"display_name": {"en": "Make report", "es": "Crear informe"},
-                           "tags": ["report", "pdf"]},
+            group_id=tools.id,
+            filename="report.py",
+            display_name="Make report",
+            description="Writes a report",
+            tags="report,pdf",
+            category="reports",
+            required_level="viewer",
+            parameters=PARAMETERS,
+            execution_timeout=60,
+            metadata_json={
+                "display_name": {"en": "Make report", "es": "Crear informe"},
+                "tags": ["report", "pdf"],
+            },
         )
         cleanup = Script(
-            group_id=tools.id, filename="cleanup.py", display_name="Clean workspace",
-            description="Removes old files", tags="files", category="maintenance",
-            required_level="operator", parameters=[], metadata_json={"tags": ["files"]},
+            group_id=tools.id,
+            filename="cleanup.py",
+            display_name="Clean workspace",
+            description="Removes old files",
+            tags="files",
+            category="maintenance",
+            required_level="operator",
+            parameters=[],
+            metadata_json={"tags": ["files"]},
         )
         bad = Script(
-            group_id=tools.id, filename="bad.py", display_name="Bad script", parameters=[],
-            required_level="operator", invalid_reason="line 4: @parameters is not valid JSON",
+            group_id=tools.id,
+            filename="bad.py",
+            display_name="Bad script",
+            parameters=[],
+            required_level="operator",
+            invalid_reason="line 4: @parameters is not valid JSON",
         )
         db.session.add_all([report, cleanup, bad])
         db.session.commit()
-        return {"group": tools.id, "broken": broken.id, "report": report.id,
-                "cleanup": cleanup.id, "bad": bad.id}
+        return {
+            "group": tools.id,
+            "broken": broken.id,
+            "report": report.id,
+            "cleanup": cleanup.id,
+            "bad": bad.id,
+        }
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ def html_theme(page) -> str:
     return page.locator("html").get_attribute("data-bs-theme")
 
 
-def test_operator_login_theme_language_logout(page, live_server, make_user, catalog, log_in,
-                                              shot):
+def test_operator_login_theme_language_logout(page, live_server, make_user, catalog, log_in, shot):
     make_user("olivia", "operator")
 
     page.goto(f"{live_server}/")
@@ -26,8 +25,9 @@ def test_operator_login_theme_language_logout(page, live_server, make_user, cata
     cards = page.locator('[data-sm="group-card"]')
     assert cards.count() >= 1
     assert page.locator('[data-sm="group-card"]', has_text="Browser Tools").is_visible()
-    assert page.locator('[data-sm="group-card"]', has_text="Broken Group").count() == 0, \
+    assert page.locator('[data-sm="group-card"]', has_text="Broken Group").count() == 0, (
         "operators do not see invalid groups"
+    )
     assert "olivia" in page.locator('[data-sm="current-user"]').inner_text()
     assert page.locator('[data-sm="nav-dashboard"]').inner_text().strip() == "Dashboard"
     shot("dashboard-light")
@@ -48,8 +48,9 @@ def test_operator_login_theme_language_logout(page, live_server, make_user, cata
     assert page.locator("html").get_attribute("lang") == "es"
     assert page.locator('[data-sm="nav-dashboard"]').inner_text().strip() == "Panel"
     assert page.locator('[data-sm="logout"]').inner_text().strip() == "Cerrar sesión"
-    assert page.locator('[data-sm="group-card"]', has_text="Herramientas").is_visible(), \
+    assert page.locator('[data-sm="group-card"]', has_text="Herramientas").is_visible(), (
         "group names follow the language"
+    )
 
     with page.expect_navigation():
         page.click('[data-sm="logout"]')
@@ -59,8 +60,9 @@ def test_operator_login_theme_language_logout(page, live_server, make_user, cata
     assert "/login" in page.url, "after logout the dashboard needs a login again"
 
 
-def test_wrong_password_shows_the_error_on_the_login_page(page, live_server, make_user, log_in,
-                                                         shot):
+def test_wrong_password_shows_the_error_on_the_login_page(
+    page, live_server, make_user, log_in, shot
+):
     make_user("olivia", "operator")
     log_in("olivia", "not-the-password")
     assert "/login" in page.url

@@ -23,8 +23,9 @@ def script_card(page, script_id: int):
     return page.locator(f'[data-sm="script-card"][data-script-id="{script_id}"]')
 
 
-def test_parameter_form_has_a_control_for_every_type(page, live_server, make_user, catalog,
-                                                     log_in, shot):
+def test_parameter_form_has_a_control_for_every_type(
+    page, live_server, make_user, catalog, log_in, shot
+):
     make_user("olivia", "operator")
     log_in("olivia")
     page.goto(f"{live_server}/groups/{catalog['group']}")
@@ -39,8 +40,11 @@ def test_parameter_form_has_a_control_for_every_type(page, live_server, make_use
         if kind:
             assert control.get_attribute("type") == kind, name
     count = params.locator('[data-param-name="count"] input')
-    assert (count.get_attribute("step"), count.get_attribute("min"),
-            count.get_attribute("max")) == ("1", "1", "10")
+    assert (
+        count.get_attribute("step"),
+        count.get_attribute("min"),
+        count.get_attribute("max"),
+    ) == ("1", "1", "10")
     assert params.locator('[data-param-name="ratio"] input').get_attribute("step") == "any"
     assert params.locator('[data-param-name="title"] input').input_value() == "Report"
     assert params.locator('[data-param-name="title"] input').get_attribute("required") is not None
@@ -90,8 +94,9 @@ def test_viewer_sees_scripts_but_no_run_button(page, live_server, make_user, cat
     assert page.locator('[data-sm="edit-metadata"]').count() == 0
 
 
-def test_developer_sees_invalid_items_and_edits_metadata(page, live_server, make_user, catalog,
-                                                         log_in, shot):
+def test_developer_sees_invalid_items_and_edits_metadata(
+    page, live_server, make_user, catalog, log_in, shot
+):
     make_user("dora", "developer")
     log_in("dora")
     broken = page.locator('[data-sm="group-card"]', has_text="Broken Group")
@@ -101,8 +106,10 @@ def test_developer_sees_invalid_items_and_edits_metadata(page, live_server, make
     page.goto(f"{live_server}/groups/{catalog['group']}")
     bad = script_card(page, catalog["bad"])
     assert bad.locator('[data-sm="script-invalid"]').is_visible()
-    assert "@parameters is not valid JSON" in bad.locator(
-        '[data-sm="script-invalid-reason"]').inner_text()
+    assert (
+        "@parameters is not valid JSON"
+        in bad.locator('[data-sm="script-invalid-reason"]').inner_text()
+    )
     assert bad.locator('[data-sm="run"]').count() == 0, "an invalid script cannot be run"
 
     card = script_card(page, catalog["cleanup"])
@@ -134,7 +141,7 @@ def test_admin_creates_and_deactivates_a_user(page, live_server, make_user, log_
     make_user("ada", "admin")
     log_in("ada")
     page.click("text=Admin")
-    page.click('.dropdown-menu >> text=Users')
+    page.click(".dropdown-menu >> text=Users")
     page.wait_for_url("**/admin/users")
 
     page.get_by_role("button", name="New user").click()

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import missing
-from tests.support.serve import Server, login, script_ids, wait_status
+from tests.support.serve import Server, login, remove_instance, script_ids, wait_status
 
 RUN = uuid.uuid4().hex[:6]
 INSTANCE = f"smtest-hostile-{RUN}"
@@ -88,13 +88,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     instance.start()
     yield instance
     instance.kill()
-    for container in client.containers.list(
-        all=True, filters={"label": f"io.scriptsmanager.instance={INSTANCE}"}
-    ):
-        container.remove(force=True)
-    from manager.sessions.network import remove_networks
-
-    remove_networks(client, PREFIX)
+    remove_instance(client, INSTANCE, PREFIX)
     client.close()
 
 

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from manager.logs.store import read_lines
-from tests.conftest import missing
 from tests.logs.test_stream import Watcher, assert_every_line_once_in_order, cookie_of
-from tests.support.serve import Server, login, script_ids, wait_status
+from tests.support.serve import Server, docker_engine, login, script_ids, wait_status
 
 RUN = uuid.uuid4().hex[:6]
 INSTANCE = f"smtest-logs-{RUN}"
@@ -25,27 +24,8 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[object]:
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
-        missing("docker", f"Docker is not available: {exc}")
-    from manager.sessions.images import DEBOOTSTRAP_BASE_TAG, image_exists
-
-    if not image_exists(client, DEBOOTSTRAP_BASE_TAG):
-        missing("docker", f"{DEBOOTSTRAP_BASE_TAG} is not built (scriptsmanager images base)")
-    yield client
-    for container in client.containers.list(
-        all=True, filters={"label": f"io.scriptsmanager.instance={INSTANCE}"}
-    ):
-        container.remove(force=True)
-    from manager.sessions.network import remove_networks
-
-    remove_networks(client, PREFIX)
-    client.close()
+def engine():
+    yield from docker_engine(INSTANCE, PREFIX)
 
 
 NUMBERED = '''"""

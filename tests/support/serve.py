@@ -113,3 +113,35 @@ def wait_status(
             return body
         time.sleep(0.3)
     raise AssertionError(f"run {run_id} stayed {body.get('status')}:\n{server.log()}")
+
+
+def docker_engine(instance: str, prefix: str):
+    """Generator for a module fixture: the Docker client (skip/fail without an engine or the
+    base image); afterwards removes the containers and networks of ``instance``/``prefix``."""
+    from tests.conftest import missing
+
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
+        missing("docker", f"Docker is not available: {exc}")
+    from manager.sessions.images import DEBOOTSTRAP_BASE_TAG, image_exists
+
+    if not image_exists(client, DEBOOTSTRAP_BASE_TAG):
+        missing("docker", f"{DEBOOTSTRAP_BASE_TAG} is not built (scriptsmanager images base)")
+    yield client
+    remove_instance(client, instance, prefix)
+    client.close()
+
+
+def remove_instance(client, instance: str, prefix: str) -> None:
+    """Remove every container labelled with ``instance`` and the networks named ``prefix``."""
+    from manager.sessions.network import remove_networks
+
+    for container in client.containers.list(
+        all=True, filters={"label": f"io.scriptsmanager.instance={instance}"}
+    ):
+        container.remove(force=True)
+    remove_networks(client, prefix)
