@@ -278,3 +278,16 @@ def test_admin_edits_group_limits_and_they_apply(ready_app, make_user, api, fake
             ).scalar()
             is not None
         )
+
+
+def test_peak_memory_is_sampled_and_reported(ready_app, olga, fake):
+    fake.program = FakeScript(exit_code=0, run_polls=2, memory_bytes=80 * 2**20)
+    sid = script_id(ready_app, "unit_converter.py")
+    run_id = olga.post(f"/api/scripts/{sid}/execute", json={}).get_json()["execution_id"]
+    tick(ready_app)  # running: sampled
+    tick(ready_app)
+    tick(ready_app)  # ended
+    row = execution(ready_app, run_id)
+    assert row.status == "completed"
+    assert row.peak_memory_bytes == 80 * 2**20
+    assert "peak memory 80.0 MiB" in row.debug_output

@@ -26,6 +26,7 @@ from manager.sessions.service import LIVE_STATES, SessionService, append_debug
 log = logging.getLogger("scriptsmanager")
 
 START_DEADLINE = 60  # seconds an interactive session may take to answer its health check
+MEMORY_SAMPLE_EVERY = 5.0  # seconds between two memory samples of one session
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of stdout/stderr kept on the row when collected at exit
 
 
@@ -86,6 +87,7 @@ class Monitor:
         self.activity = activity
         self.clock = clock
         self._last_snapshot: str | None = None
+        self._sampled: dict[int, float] = {}  # process id -> monotonic time of the last sample
 
     def tick(self, db: DbSession) -> None:
         self._flush_activity(db)
@@ -139,6 +141,7 @@ class Monitor:
             return
         if process.status == "stopping":
             return
+        self._sample_memory(process, execution, handle)
         run_timeout = int((execution.limits or {}).get("run_timeout") or 0)
         if run_timeout and age > run_timeout:
             append_debug(execution, f"run timeout of {run_timeout} s reached; stopping")
@@ -151,6 +154,17 @@ class Monitor:
             append_debug(execution, f"idle for more than {idle_timeout} s; stopping")
             execution.timed_out = True
             self.service.stop(db, process, reason="idle", timeout=3)
+
+    def _sample_memory(self, process: ScriptProcess, execution: Execution, handle: Handle) -> None:
+        """Keep the highest memory use seen (the engine's own peak where it has one)."""
+        now = time.monotonic()
+        if now - self._sampled.get(process.id, -MEMORY_SAMPLE_EVERY) < MEMORY_SAMPLE_EVERY:
+            return
+        self._sampled[process.id] = now
+        stats = self.backend.stats(handle)
+        seen = max(stats.get("memory_peak_bytes") or 0, stats.get("memory_bytes") or 0)
+        if seen > (execution.peak_memory_bytes or 0):
+            execution.peak_memory_bytes = seen
 
     def finish(
         self,
@@ -187,10 +201,13 @@ class Monitor:
             append_debug(
                 execution, f"killed: out of memory (limit {execution.limits.get('memory')})"
             )
+        if execution.peak_memory_bytes:
+            append_debug(execution, f"peak memory {execution.peak_memory_bytes / 2**20:.1f} MiB")
         append_debug(
             execution,
             f"ended: {state}, exit code {status.exit_code}, {execution.duration_seconds} s",
         )
+        self._sampled.pop(process.id, None)
         process.status = "ended"
         process.ended_at = now
         try:
