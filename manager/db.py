@@ -41,3 +41,59 @@ def tune_sqlite(engine: Engine) -> None:
         # would stall the single gevent worker (and every live log watcher) for 10-300 ms.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+_WRITE_VERBS = ("insert", "update", "delete", "replace")
+_HOLDS = "sm_sqlite_write_lock"
+
+
+def serialize_sqlite_writers(engine: Engine) -> None:
+    """Under gevent, let greenlets queue for SQLite's single writer cooperatively.
+
+    SQLite waits for a write lock inside C (busy_timeout). Under gevent that wait stops every
+    greenlet, including the one holding the lock, so a second writer always hangs the whole
+    process for the full timeout. Taking a gevent-aware lock before the first write of a
+    transaction, and releasing it when the transaction ends, makes writers wait their turn
+    without blocking the loop. Only for SQLite in a gevent-patched process.
+    """
+    if engine.dialect.name != "sqlite" or not _gevent_patched():
+        return
+    import threading  # patched by gevent: a cooperative lock
+
+    lock = threading.Lock()
+
+    def release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS, False):
+            lock.release()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if not conn.info.get(_HOLDS) and statement.lstrip()[:7].lower().startswith(_WRITE_VERBS):
+            lock.acquire()
+            conn.info[_HOLDS] = True
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Any) -> None:
+        release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Any) -> None:
+        release(conn.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checkin(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            release(record.info)
+
+    @event.listens_for(engine.pool, "reset")
+    def _reset(_dbapi: Any, record: Any, *_args: Any) -> None:
+        if record is not None:
+            release(record.info)
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return bool(monkey.is_module_patched("threading"))

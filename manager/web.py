@@ -14,7 +14,7 @@ from flask_login import current_user
 from manager import errors, proxy
 from manager.auth.permissions import is_api_request
 from manager.config import build_config
-from manager.db import tune_sqlite
+from manager.db import serialize_sqlite_writers, tune_sqlite
 from manager.extensions import bootstrap, csrf, db, login_manager, socketio
 from manager.logging_setup import configure_logging
 from manager.logs import stream as log_stream
@@ -42,6 +42,7 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
+        serialize_sqlite_writers(db.engine)
     csrf.init_app(app)
     bootstrap.init_app(app)
     _init_login(app)
