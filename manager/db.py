@@ -56,7 +56,7 @@ def serialize_sqlite_writers(engine: Engine) -> None:
     transaction, and releasing it when the transaction ends, makes writers wait their turn
     without blocking the loop. Only for SQLite in a gevent-patched process.
     """
-    if engine.dialect.name != "sqlite" or not _gevent_patched():
+    if engine.dialect.name != "sqlite" or not gevent_patched():
         return
     import threading  # patched by gevent: a cooperative lock
 
@@ -91,7 +91,8 @@ def serialize_sqlite_writers(engine: Engine) -> None:
             release(record.info)
 
 
-def _gevent_patched() -> bool:
+def gevent_patched() -> bool:
+    """True in a process gevent has monkey-patched (the gunicorn gevent worker)."""
     try:
         from gevent import monkey
     except ImportError:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from manager.db import gevent_patched
 from manager.logs.pump import Listener, Pump, RunLog, write_row
 from manager.logs.store import Line, LogWriter, log_path, read_lines
 from manager.models import Execution, User, utcnow
@@ -65,20 +66,12 @@ class LogSettings:
 
 def off_hub(function: Callable[..., T], *args: Any) -> T:
     """Run ``function`` on a native thread when gevent runs the process, else right here."""
-    if _gevent_patched():
+    if gevent_patched():
         import gevent
 
         result: T = gevent.get_hub().threadpool.apply(function, args)
         return result
     return function(*args)
-
-
-def _gevent_patched() -> bool:
-    try:
-        from gevent import monkey
-    except ImportError:
-        return False
-    return bool(monkey.is_module_patched("socket"))
 
 
 def stamp_of(moment: datetime) -> str:
