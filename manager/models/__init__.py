@@ -5,7 +5,15 @@ from manager.models.catalog import CondaEnvironment, Script, ScriptGroup, UserSc
 from manager.models.execution import Execution, ScriptProcess
 from manager.models.logs import JobLock, LogFilterPreset
 from manager.models.project import UserProject
-from manager.models.user import LEVELS, ApiToken, LoginAttempt, User, level_at_least
+from manager.models.user import (
+    LEVELS,
+    ApiToken,
+    LoginAttempt,
+    SessionTicket,
+    User,
+    UserLogin,
+    level_at_least,
+)
 from manager.models.util import utcnow
 
 __all__ = [
@@ -20,7 +28,9 @@ __all__ = [
     "Script",
     "ScriptGroup",
     "ScriptProcess",
+    "SessionTicket",
     "User",
+    "UserLogin",
     "UserProject",
     "UserScriptTag",
     "level_at_least",

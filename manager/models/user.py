@@ -97,3 +97,40 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(50), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     attempted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class UserLogin(Base):
+    """One browser login: the signed session cookie names it, so it can be ended server-side.
+
+    Logout revokes that login; a password change or deactivation revokes all of the user's.
+    """
+
+    __tablename__ = "user_logins"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, in the cookie
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SessionTicket(Base):
+    """A single-use ticket that lets a browser into one session host (see manager.proxy.hosts).
+
+    Only the SHA-256 of the ticket is stored; ``used_at`` is set by the one exchange that wins.
+    """
+
+    __tablename__ = "session_tickets"
+
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    login_id: Mapped[str | None] = mapped_column(String(64))
+    host_label: Mapped[str] = mapped_column(String(100))
+    session_key: Mapped[str] = mapped_column(String(64))
+    manager_origin: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
