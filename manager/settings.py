@@ -334,6 +334,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Network of a session when its group sets none: none, internal or egress.",
     ),
     Setting(
+        "SM_EGRESS_ALLOW",
+        "SM_EGRESS_ALLOW",
+        "list",
+        [],
+        "Private address ranges (comma-separated CIDRs) that sessions with `network: egress` may "
+        "reach; every other private, link-local (cloud metadata) and CGNAT address is blocked.",
+    ),
+    Setting(
         "SM_MONITOR_INTERVAL",
         "SM_MONITOR_INTERVAL",
         "float",
@@ -695,7 +703,7 @@ def markdown_table() -> str:
     for setting in SETTINGS:
         default = setting.default
         if isinstance(default, list):
-            default = ",".join(default)
+            default = ",".join(default) or None
         shown = "—" if default is None else f"`{default}`"
         names = [f"`{alias}`" for alias in setting.aliases]
         if setting.json_path:

@@ -13,7 +13,7 @@ import logging
 import math
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from manager.sessions.backend import (
     SessionSpec,
     Target,
 )
+from manager.sessions.egress import parse_allow_list
 from manager.sessions.network import (
     DEFAULT_PREFIX,
     NetworkStatus,
@@ -183,11 +184,14 @@ class DockerBackend(SessionBackend):
         instance: str = "default",
         network_prefix: str = DEFAULT_PREFIX,
         bridge_prefix: str | None = None,
+        egress_allow: Sequence[str] = (),
     ) -> None:
         self._client = client
         self.instance = instance
         self.network_prefix = network_prefix
         self.bridge_prefix = bridge_prefix
+        self.egress_allow = tuple(egress_allow)
+        parse_allow_list(self.egress_allow)  # a wrong entry fails at start-up, not at a run
         self._networks: NetworkStatus | None = None
         self._networks_checked = 0.0
 
@@ -207,7 +211,7 @@ class DockerBackend(SessionBackend):
         if self._networks is None or now - self._networks_checked > NETWORK_RECHECK_SECONDS:
             try:
                 self._networks = ensure_networks(
-                    self.client, self.network_prefix, self.bridge_prefix
+                    self.client, self.network_prefix, self.bridge_prefix, self.egress_allow
                 )
             except _ENGINE_ERRORS as exc:
                 raise _engine_unreachable(exc) from exc

@@ -12,6 +12,10 @@ bridge's gateway address (a database listening on 0.0.0.0, Redis, the manager's 
 in the host's INPUT chain drops every new connection arriving from the bridges; connections the
 host opens to a session still work, as their replies are ESTABLISHED. Without root or iptables the
 rule cannot be set: isolation is then "partial", which ``ping()`` reports and the log shouts.
+
+The egress network routes out, but not to private, link-local (cloud metadata) or CGNAT
+addresses: ``manager.sessions.egress`` rejects those in ``DOCKER-USER`` unless the admin's
+allow-list (``SM_EGRESS_ALLOW``) names them.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
 
+from manager.sessions import egress
 from manager.sessions.backend import LABEL_MANAGED, BackendError
 
 log = logging.getLogger(__name__)
@@ -144,17 +150,26 @@ def _ensure_network(client: Any, names: SessionNetworks, policy: str) -> str:
 
 
 def ensure_networks(
-    client: Any, prefix: str = DEFAULT_PREFIX, bridge_prefix: str | None = None
+    client: Any,
+    prefix: str = DEFAULT_PREFIX,
+    bridge_prefix: str | None = None,
+    egress_allow: Sequence[str] = (),
 ) -> NetworkStatus:
-    """Create the session networks when missing and make sure the host firewall rule is in place.
+    """Create the session networks when missing and make sure the host firewall rules are in place.
 
+    ``egress_allow``: CIDRs the egress network may reach although private (SM_EGRESS_ALLOW).
     Idempotent; cheap when everything exists. Raises BackendError when a network cannot be
-    created or exists with settings that would not isolate.
+    created or exists with settings that would not isolate; ConfigError for a bad allow-list.
     """
+    allow = egress.parse_allow_list(egress_allow)
     names = SessionNetworks(prefix, bridge_prefix or "")
     networks = {policy: _ensure_network(client, names, policy) for policy in POLICY_SUFFIXES}
     bridges = [names.bridge(policy) for policy in POLICY_SUFFIXES]
     warnings = block_host_access(bridges)
+    if not warnings:  # root and iptables are there
+        rules = egress.EgressRules(names.bridge("egress"), allow, egress.host_nameservers())
+        with _lock:
+            warnings += egress.apply(rules, _tools())
     isolation = "partial" if warnings else "full"
     for warning in warnings:
         log.warning("SESSION ISOLATION IS PARTIAL: %s", warning)
@@ -180,6 +195,9 @@ def remove_networks(
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
     unblock_host_access([names.bridge(policy) for policy in POLICY_SUFFIXES])
+    if os.geteuid() == 0:
+        with _lock:
+            egress.remove(names.bridge("egress"), _tools())
 
 
 # --------------------------------------------------------------------------- host firewall

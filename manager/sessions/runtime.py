@@ -35,7 +35,9 @@ def make_backend(app: Flask) -> SessionBackend:
         from manager.sessions.docker import DockerBackend
 
         return DockerBackend(
-            instance=app.config["SM_INSTANCE"], network_prefix=app.config["SM_NETWORK_PREFIX"]
+            instance=app.config["SM_INSTANCE"],
+            network_prefix=app.config["SM_NETWORK_PREFIX"],
+            egress_allow=app.config.get("SM_EGRESS_ALLOW", []),
         )
     raise ValueError(f"SM_SESSION_BACKEND={kind!r} is not known (use docker)")
 

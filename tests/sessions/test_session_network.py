@@ -10,6 +10,7 @@ import ipaddress
 import json
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from manager.sessions import network
+from manager.sessions import egress, network
 from manager.sessions.backend import LABEL_INSTANCE, BackendError
 from manager.sessions.docker import DockerBackend
 from manager.sessions.network import (
@@ -28,6 +29,8 @@ from manager.sessions.network import (
     host_access_blocked,
     remove_networks,
 )
+from manager.settings import ConfigError, load_settings
+from tests.conftest import missing
 from tests.sessions.session_support import (
     RUN_ID,
     TEST_BRIDGES,
@@ -214,8 +217,9 @@ def test_a_session_cannot_reach_another_session(
     assert _wait_http(f"http://{host}:{port}/").text == "session A"  # the manager can
     results = _probe(sessions, [(host, port)], internal={"network": "internal"},
                      egress={"network": "egress"})  # fmt: skip
-    for result in results.values():
-        assert result[f"{host}:{port}"] in {"TimeoutError", "ConnectionRefusedError"}, results
+    # Dropped by Docker, or rejected by the egress firewall (session subnets are private).
+    assert results["internal"][f"{host}:{port}"] in {"TimeoutError", "ConnectionRefusedError"}
+    assert results["egress"][f"{host}:{port}"] in {"TimeoutError", "OSError"}, results
 
 
 @pytest.mark.docker
@@ -301,3 +305,201 @@ def test_ping_reports_full_isolation(backend: DockerBackend) -> None:
     assert status["isolation"] == "full"
     bridges = [f"{TEST_BRIDGES}-int", f"{TEST_BRIDGES}-egr"]
     assert host_access_blocked(bridges)
+
+
+# --------------------------------------------------------------------------- egress firewall
+# Private destinations are addresses this test creates: a network namespace of its own behind a
+# veth pair, with one small subnet in each range (RFC 1918, CGNAT, link-local). No packet ever
+# leaves the machine; ranges the test cannot create are checked in `iptables -S` instead.
+
+NAMESPACE_PORT = 8765
+NAMESPACE_SERVER = """
+import socket, sys
+server = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    conn, peer = server.accept()
+    print(peer[0], flush=True)
+    conn.close()
+"""
+
+
+def test_egress_rules_block_private_ranges_and_honour_the_allow_list() -> None:
+    allow = egress.parse_allow_list(["10.20.0.0/16", "192.168.7.9", "fd00:1::/64"])
+    rules = egress.EgressRules("smx-egr", allow, ("10.255.255.53", "8.8.8.8", "::1"))
+    v4 = [" ".join(rule) for rule in rules.chain_rules(4)]
+    assert v4[0] == "SMEGRESS-smx-egr -d 10.20.0.0/16 -j RETURN"
+    assert v4[1] == "SMEGRESS-smx-egr -d 192.168.7.9/32 -j RETURN"
+    # DNS to the host's private nameserver only (Docker's DNS forwards from the container).
+    assert v4[2:4] == [
+        f"SMEGRESS-smx-egr -d 10.255.255.53/32 -p {p} -m {p} --dport 53 -j RETURN"
+        for p in ("udp", "tcp")
+    ]
+    assert not [rule for rule in v4 if "8.8.8.8" in rule]
+    rejected = {rule.split()[2] for rule in v4 if "REJECT" in rule}
+    for cidr in ("169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                 "100.64.0.0/10", "127.0.0.0/8"):  # fmt: skip
+        assert cidr in rejected
+    public = [ipaddress.ip_address(a) for a in ("1.1.1.1", "8.8.8.8", "151.101.1.69")]
+    assert not [a for a in public for net in rules.blocked(4) if a in net]
+    v6 = [" ".join(rule) for rule in rules.chain_rules(6)]
+    assert v6[0] == "SMEGRESS-smx-egr -d fd00:1::/64 -j RETURN"
+    assert {"fc00::/7", "fe80::/10", "::ffff:0:0/96"} <= {rule.split()[2] for rule in v6}
+    assert rules.digest(4) != egress.EgressRules("smx-egr").digest(4)
+
+
+@pytest.mark.parametrize("entry", ["nope", "10.0.0.0/33", "10.0.0.0/8; 1.2.3.4"])
+def test_a_wrong_allow_list_entry_is_refused_by_name(entry: str) -> None:
+    with pytest.raises(ConfigError, match="SM_EGRESS_ALLOW: .* is not an address range"):
+        DockerBackend(egress_allow=[entry])
+    assert load_settings({"SM_EGRESS_ALLOW": "10.1.0.0/16, 192.168.5.0/24"})["SM_EGRESS_ALLOW"] == [
+        "10.1.0.0/16",
+        "192.168.5.0/24",
+    ]
+
+
+def test_host_nameservers_are_read_from_resolv_conf(tmp_path: Any) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# x\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\nnameserver bad\n")
+    assert egress.host_nameservers(conf) == ("10.255.255.53", "fe80::1")
+    assert egress.host_nameservers(tmp_path / "missing") == ()
+
+
+def _chain(tool: str, bridge: str) -> list[str]:
+    out = subprocess.run([tool, "-w", "-S", egress.chain_name(bridge)], capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    return out.stdout.splitlines()
+
+
+def _jump_rules(tool: str, bridge: str) -> list[str]:
+    out = subprocess.run([tool, "-w", "-S"], capture_output=True, text=True, check=True)
+    return [line for line in out.stdout.splitlines()
+            if line.endswith(f"-j {egress.chain_name(bridge)}")]  # fmt: skip
+
+
+@pytest.mark.docker
+def test_egress_firewall_rules_in_iptables(docker_client: Any) -> None:
+    prefix, bridges = f"{TEST_PREFIX}-e", f"sme{RUN_ID}"
+    bridge = f"{bridges}-egr"
+    try:
+        ensure_networks(docker_client, prefix, bridges)
+        ensure_networks(docker_client, prefix, bridges)
+        [jump] = _jump_rules("iptables", bridge)
+        assert jump.startswith(f"-A DOCKER-USER -i {bridge} ")
+        rules = _chain("iptables", bridge)
+        for cidr in ("169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                     "100.64.0.0/10"):  # fmt: skip
+            reject = "-j REJECT --reject-with icmp-admin-prohibited"
+            assert f"-A SMEGRESS-{bridge} -d {cidr} {reject}" in rules
+        v6 = _chain("ip6tables", bridge)
+        for cidr in ("fc00::/7", "fe80::/10", "::ffff:0.0.0.0/96"):
+            assert any(f"-d {cidr} -j REJECT" in rule for rule in v6), v6
+        assert len(_jump_rules("ip6tables", bridge)) == 1
+        # The allow-list comes first; changing it replaces the rules, never doubles the jump.
+        ensure_networks(docker_client, prefix, bridges, ["10.99.0.0/16"])
+        [new_jump] = _jump_rules("iptables", bridge)
+        assert new_jump != jump
+        rules = _chain("iptables", bridge)
+        assert rules[1] == f"-A SMEGRESS-{bridge} -d 10.99.0.0/16 -j RETURN"
+        internal = f"{bridges}-int"
+        assert not _jump_rules("iptables", internal)  # the internal network has no route out
+    finally:
+        remove_networks(docker_client, prefix, bridges)
+    assert not _jump_rules("iptables", bridge) and not _chain("iptables", bridge)
+    assert not _jump_rules("ip6tables", bridge) and not _chain("ip6tables", bridge)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+
+def _free_octet(prefixes: list[str]) -> int:
+    """A third octet whose /30 in each prefix is not on this host yet."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    for octet in [int(RUN_ID, 16) % 200 + 20, *range(20, 220)]:
+        if not any(f"{prefix}.{octet}." in routes for prefix in prefixes):
+            return octet
+    pytest.fail("no free test subnet")
+
+
+@pytest.fixture
+def private_servers() -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
+    """A TCP server in a network namespace of this test, reachable on one address per range.
+
+    Yields ({range name: address}, server process); the server prints each peer's address.
+    """
+    if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+        missing("docker", "ip netns is not available")
+    prefixes = {"rfc1918-10": "10.213", "rfc1918-192": "192.168", "cgnat": "100.64",
+                "link-local": "169.254"}  # fmt: skip
+    octet = _free_octet(list(prefixes.values()))
+    namespace, host_end, ns_end = f"smtest-{RUN_ID}", f"smv{RUN_ID}h", f"smv{RUN_ID}n"
+    server = None
+    try:
+        _ip("netns", "add", namespace)
+        _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+        _ip("link", "set", ns_end, "netns", namespace)
+        addresses = {}
+        for name, prefix in prefixes.items():
+            _ip("addr", "add", f"{prefix}.{octet}.1/30", "dev", host_end)
+            _ip("-n", namespace, "addr", "add", f"{prefix}.{octet}.2/30", "dev", ns_end)
+            addresses[name] = f"{prefix}.{octet}.2"
+        _ip("link", "set", host_end, "up")
+        _ip("-n", namespace, "link", "set", ns_end, "up")
+        _ip("-n", namespace, "link", "set", "lo", "up")
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, sys.executable, "-c", NAMESPACE_SERVER,
+             str(NAMESPACE_PORT)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        yield addresses, server
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+
+
+def _peers(server: subprocess.Popen[str]) -> list[str]:
+    server.kill()
+    out, _ = server.communicate()
+    return out.split()
+
+
+@pytest.mark.docker
+def test_an_egress_session_cannot_reach_private_addresses(
+    sessions: SessionFactory, private_servers: tuple[dict[str, str], subprocess.Popen[str]]
+) -> None:
+    addresses, server = private_servers
+    for address in addresses.values():  # the servers are there: the host itself connects
+        socket.create_connection((address, NAMESPACE_PORT), timeout=2).close()
+    targets = [(address, NAMESPACE_PORT) for address in addresses.values()]
+    [result] = _probe(sessions, targets, egress={"network": "egress"}).values()
+    assert "connected" not in result.values(), result
+    assert len(_peers(server)) == len(addresses), "a session got through"
+
+
+@pytest.mark.docker
+def test_the_allow_list_opens_only_its_ranges(
+    docker_client: Any,
+    env_image: str,
+    tmp_path: Any,
+    private_servers: tuple[dict[str, str], subprocess.Popen[str]],
+) -> None:
+    addresses, server = private_servers
+    allowed = addresses["rfc1918-10"]
+    backend = DockerBackend(docker_client, instance=TEST_INSTANCE, network_prefix=TEST_PREFIX,
+                            bridge_prefix=TEST_BRIDGES, egress_allow=[f"{allowed}/30"])  # fmt: skip
+    factory = SessionFactory(backend, env_image, tmp_path)
+    try:
+        targets = [(address, NAMESPACE_PORT) for address in addresses.values()]
+        [result] = _probe(factory, targets, egress={"network": "egress"}).values()
+    finally:
+        for session in factory.started:
+            backend.remove(session.handle)
+        ensure_networks(docker_client, TEST_PREFIX, TEST_BRIDGES)  # back to no allow-list
+    assert result.pop(f"{allowed}:{NAMESPACE_PORT}") == "connected"
+    assert "connected" not in result.values(), result
+    assert len(_peers(server)) == 1
