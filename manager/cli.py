@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from manager.settings import ConfigError
+from manager.settings import ConfigError, load_settings
+
+SECRET_KEY_FILE = ".secret_key"  # in the data folder; `make run` writes it (see Makefile)
+
+
+def stored_secret_key(environ: Mapping[str, str] | None = None) -> str | None:
+    """The key `make run` keeps in ``<SM_DATA_DIR>/.secret_key`` when SECRET_KEY is not set.
+
+    So that ``scriptsmanager create-admin`` and the other commands, run by hand next to
+    ``make run``, sign with the same key. None when SECRET_KEY is set or there is no such file.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("SECRET_KEY"):
+        return None
+    path = Path(load_settings(env)["SM_DATA_DIR"]) / SECRET_KEY_FILE
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return key or None
 
 
 def _app(**overrides: Any):
     from manager import create_app
 
+    key = stored_secret_key()
+    if key:
+        overrides.setdefault("SECRET_KEY", key)
     return create_app(overrides or None)
 
 
@@ -199,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        if "SECRET_KEY" in str(exc):
+            print(
+                f"  (`make run` keeps one in <SM_DATA_DIR>/{SECRET_KEY_FILE}, which this command"
+                " reads when it exists: run it from the same folder, with the same SM_DATA_DIR)",
+                file=sys.stderr,
+            )
         return 2
 
 

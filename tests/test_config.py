@@ -73,9 +73,10 @@ def test_secret_key_is_required_outside_debug():
     assert build_config({"SECRET_KEY": "x" * 40})["SECRET_KEY"] == "x" * 40
 
 
-def test_serve_refuses_to_start_without_secret_key(monkeypatch, capsys):
+def test_serve_refuses_to_start_without_secret_key(monkeypatch, capsys, tmp_path):
     from manager.cli import main
 
+    monkeypatch.setenv("SM_DATA_DIR", str(tmp_path))  # no .secret_key from `make run` there
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("SM_DEBUG", raising=False)
     monkeypatch.delenv("DEBUG", raising=False)
