@@ -79,7 +79,9 @@ def test_parameters_arrive_typed_and_secrets_are_masked(ready_app, olga, fake, a
     assert context["environment"]["PROJECT_NAME"] == "project_default"
     assert any(isinstance(v, (int, float, bool, list)) for v in context["parameters"].values())
     workspace = next(m for m in spec.mounts if m.target == "/workspace")
-    assert workspace.source.endswith("script_groups/data_processing/olga/project_default")
+    # Keyed by ids: a user re-created under the same name never sees the old one's files.
+    ids = f"{context['environment']['USER_ID']}/{context['environment']['PROJECT_ID']}"
+    assert workspace.source.endswith(f"script_groups/data_processing/{ids}")
     assert Path(workspace.source).is_dir()
     assert not any(m.source.startswith("/var/run/docker") for m in spec.mounts)
 
@@ -141,7 +143,8 @@ def test_per_user_quota_gives_429_naming_the_limit(ready_app, olga, fake):
     assert olga.post(f"/api/scripts/{sid}/execute", json={}).status_code == 201
     over = olga.post(f"/api/scripts/{sid}/execute", json={})
     assert over.status_code == 429
-    assert "max_sessions_per_user" in over.get_json()["message"]
+    assert over.get_json()["limit"] == "max_sessions_per_user_global"
+    assert "SM_MAX_SESSIONS_PER_USER" in over.get_json()["message"]
 
 
 def test_global_cap_gives_429(ready_app, olga, make_user, api, fake):

@@ -53,18 +53,26 @@ def _whole(value: Any, name: str) -> int:
 
 
 def _session_error(exc: SessionError):
-    return error_response(exc.status, exc.message, **exc.extra)
+    extra = dict(exc.extra)
+    if exc.running is not None:
+        extra["running"] = execution_view(*exc.running)
+    return error_response(exc.status, exc.message, **extra)
 
 
 def _start(script: Script, data: dict[str, Any]):
     service = runtime().service
     try:
         started = service.execute(
-            db.session, current_user, script, data.get("parameters"), data.get("project_id")
+            db.session,
+            current_user,
+            script,
+            data.get("parameters"),
+            data.get("project_id"),
+            on_conflict=data.get("on_conflict"),
         )
     except SessionError as exc:
         db.session.rollback()
-        if exc.status != 400:
+        if exc.status != 400 and exc.running is None:  # a conflict asks, it refuses nothing
             audit.record(
                 db.session,
                 "script_run_refused",

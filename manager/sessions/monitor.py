@@ -26,6 +26,7 @@ from manager.sessions.service import LIVE_STATES, SessionService, append_debug
 log = logging.getLogger("scriptsmanager")
 
 START_DEADLINE = 60  # seconds an interactive session may take to answer its health check
+STOP_DEADLINE = 30  # seconds a session may stay "stopping" before it is killed
 MEMORY_SAMPLE_EVERY = 5.0  # seconds between two memory samples of one session
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of stdout/stderr kept on the row when collected at exit
 
@@ -88,6 +89,7 @@ class Monitor:
         self.clock = clock
         self._last_snapshot: str | None = None
         self._sampled: dict[int, float] = {}  # process id -> monotonic time of the last sample
+        self._stopping: dict[int, datetime] = {}  # process id -> when this monitor saw "stopping"
 
     def tick(self, db: DbSession) -> None:
         self._flush_activity(db)
@@ -140,6 +142,7 @@ class Monitor:
                 self.service.stop(db, process, reason="start_timeout", now=True)
             return
         if process.status == "stopping":
+            self._kill_if_stuck(db, process, execution, now)
             return
         self._sample_memory(process, execution, handle)
         run_timeout = int((execution.limits or {}).get("run_timeout") or 0)
@@ -154,6 +157,18 @@ class Monitor:
             append_debug(execution, f"idle for more than {idle_timeout} s; stopping")
             execution.timed_out = True
             self.service.stop(db, process, reason="idle", timeout=3)
+
+    def _kill_if_stuck(
+        self, db: DbSession, process: ScriptProcess, execution: Execution, now: datetime
+    ) -> None:
+        """A stop the engine did not carry out (it failed, or the manager died in between)
+        must not leave the session running uncounted: kill it after STOP_DEADLINE."""
+        seen = self._stopping.setdefault(process.id, now)
+        if (now - seen).total_seconds() > STOP_DEADLINE:
+            append_debug(execution, f"still running {STOP_DEADLINE} s after the stop; killing")
+            self._stopping[process.id] = now
+            handle, _ = self._handle(db, process)
+            self.backend.stop(handle, now=True)
 
     def _sample_memory(self, process: ScriptProcess, execution: Execution, handle: Handle) -> None:
         """Keep the highest memory use seen (the engine's own peak where it has one)."""
@@ -208,6 +223,7 @@ class Monitor:
             f"ended: {state}, exit code {status.exit_code}, {execution.duration_seconds} s",
         )
         self._sampled.pop(process.id, None)
+        self._stopping.pop(process.id, None)
         process.status = "ended"
         process.ended_at = now
         try:

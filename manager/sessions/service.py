@@ -15,34 +15,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from manager.catalog.discovery import is_runnable
 from manager.catalog.schema import mask_secrets, validate_parameter_values
 from manager.extensions import DbSession
 from manager.logs import LogHub, record_debug
 from manager.models import Execution, Script, ScriptProcess, User, UserProject, utcnow
-from manager.projects import active_project, workspace_path
+from manager.projects import active_project
 from manager.sessions.backend import BackendError, ImageMissing, SessionBackend
 from manager.sessions.images import env_image_tag
 from manager.sessions.limits import Limits, merge
 from manager.sessions.spec import build_spec, context_document
-from manager.sessions.workspace import prepare_workspace, write_context_file
+from manager.sessions.workspace import prepare_workspace, workspace_dir, write_context_file
 
 log = logging.getLogger("scriptsmanager")
 
 LIVE_STATES = ("starting", "running", "stopping")
+# What counts against quotas and may be reused: a session being stopped is neither.
+COUNTED_STATES = ("starting", "running")
+ON_CONFLICT = ("open", "restart")
+SLOT_LOCK_KEY = 0x534D_5354  # pg_advisory_xact_lock key of session starts ("SMST")
 FINAL_STATES = ("completed", "failed", "terminated", "timed_out", "killed", "lost")
 ROUTE_RE = re.compile(r"@app\.(route|get|post|put|patch|delete)\(|app\.add_url_rule\(")
 
 
 class SessionError(Exception):
-    """A run cannot start; ``status`` is the HTTP status, ``message`` is for the user."""
+    """A run cannot start; ``status`` is the HTTP status, ``message`` is for the user.
 
-    def __init__(self, status: int, message: str, **extra: Any):
+    ``running`` is the live session a 409 conflict is about (the API shows it like any run).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        running: tuple[Execution, ScriptProcess] | None = None,
+        **extra: Any,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.running = running
         self.extra = extra
 
 
@@ -141,6 +155,42 @@ def effective_limits(defaults: Limits, group: Any) -> Limits:
         raise SessionError(409, f"The group's limits are not valid: {exc}") from exc
 
 
+def empty_required(
+    definitions: list[dict[str, Any]], raw_parameters: dict[str, Any]
+) -> dict[str, str]:
+    """Required parameters sent empty (null, "" or blanks) that do not allow it, by name.
+
+    Left out, a parameter takes its default; sent empty, it is a mistake to report, not to
+    paper over with the default. ``allow_empty: true`` on a definition accepts it.
+    """
+    errors: dict[str, str] = {}
+    for definition in definitions:
+        name = definition["name"]
+        if not definition.get("required") or definition.get("allow_empty"):
+            continue
+        if name in raw_parameters and (
+            raw_parameters[name] is None
+            or (isinstance(raw_parameters[name], str) and not raw_parameters[name].strip())
+        ):
+            errors[name] = "is required and cannot be empty (leave it out to use its default)"
+    return errors
+
+
+def lock_slots(db: DbSession, user: User) -> None:
+    """Take the database lock that serialises session starts, until the transaction ends.
+
+    The quota counts and the rows that make a new session count must not interleave, not
+    even across manager processes: PostgreSQL takes a transaction-scoped advisory lock; SQLite
+    takes its single write lock now (a no-op write begins the transaction), so the counts read
+    afterwards are the latest.
+    """
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SLOT_LOCK_KEY})
+    else:
+        db.execute(update(User).where(User.id == user.id).values(id=User.id))
+
+
 def append_debug(execution: Execution, message: str) -> None:
     """Record a lifecycle event: a ``debug`` line in the run's log (streamed) and on the row."""
     moment = utcnow()
@@ -178,7 +228,7 @@ class SessionService:
                     ScriptProcess.script_id == script_id,
                     ScriptProcess.project_id == project_id,
                     ScriptProcess.interactive.is_(True),
-                    ScriptProcess.status.in_(LIVE_STATES),
+                    ScriptProcess.status.in_(COUNTED_STATES),
                 )
                 .order_by(ScriptProcess.id.desc())
             )
@@ -209,11 +259,21 @@ class SessionService:
         return project
 
     def execute(
-        self, db: DbSession, user: User, script: Script, raw_parameters: Any, project_id: Any = None
+        self,
+        db: DbSession,
+        user: User,
+        script: Script,
+        raw_parameters: Any,
+        project_id: Any = None,
+        on_conflict: str | None = None,
     ) -> Started:
         """Validate and start a run (or reuse the user's live interactive session).
 
-        Raises SessionError with the HTTP status and a message naming what is wrong.
+        An interactive script already running in the project with other parameters is a
+        conflict: ``on_conflict`` says what to do ("open" the running one, "restart" it with
+        the new parameters); without it, SessionError 409 carries the running session and
+        both options. Raises SessionError with the HTTP status and a message naming what is
+        wrong.
         """
         if not user.reaches("operator"):
             raise SessionError(
@@ -224,53 +284,128 @@ class SessionService:
         if not is_runnable(script):
             reason = script.invalid_reason or script.group.invalid_reason or "it is inactive"
             raise SessionError(409, f"This script cannot run: {reason}")
+        if on_conflict not in (None, *ON_CONFLICT):
+            raise SessionError(
+                400, f"'on_conflict' must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}."
+            )
+        parameters_given = raw_parameters is not None
         if raw_parameters is None:
             raw_parameters = {}
         if not isinstance(raw_parameters, dict):
             raise SessionError(400, "'parameters' must be a JSON object of name: value.")
         definitions = list(script.parameters or [])
         values, errors = validate_parameter_values(definitions, raw_parameters)
+        errors.update(empty_required(definitions, raw_parameters))
         if errors:
-            raise SessionError(400, "Some parameters are not valid.", errors=errors)
-        project = self.project_for(db, user, project_id)
+            names = ", ".join(sorted(errors))
+            raise SessionError(400, f"Some parameters are not valid: {names}.", errors=errors)
         interactive = is_interactive(script, self.config.groups_dir)
         group = script.group
         limits = effective_limits(self.config.default_limits, group)
 
+        replaced: ScriptProcess | None = None
         with self._start_lock:
+            # Serialises starts across manager processes too; held until the commit below.
+            lock_slots(db, user)
+            project = self.project_for(db, user, project_id)
             if interactive:
                 existing = self.find_interactive(db, user.id, script.id, project.id)
-                if existing is not None and existing.execution_id is not None:
-                    execution = db.get(Execution, existing.execution_id)
-                    if execution is not None:
+                execution = db.get(Execution, existing.execution_id) if existing else None
+                if existing is not None and execution is not None:
+                    same = not parameters_given or self._same_parameters(
+                        execution, definitions, values
+                    )
+                    if same or on_conflict == "open":
+                        db.commit()  # releases the slot lock
                         return Started(execution, existing, reused=True)
-            self._check_quotas(db, user, group.name, limits)
+                    if on_conflict != "restart":
+                        raise self._conflict(execution, existing, definitions, values)
+                    replaced = existing
+                    self._mark_stopping(existing, "user")
+                    append_debug(execution, "restarted with other parameters by its user")
+            self._check_quotas(db, user, group, limits)
             execution, process = self._create_rows(
                 db, user, script, project, definitions, values, interactive, limits
             )
             db.commit()
+        if replaced is not None:
+            self._stop_container(db, replaced, now=False, timeout=5.0)
         self._start_container(db, user, script, project, execution, process, values, limits)
         return Started(execution, process)
 
-    def _check_quotas(self, db: DbSession, user: User, group_name: str, limits: Limits) -> None:
-        mine = db.execute(
-            select(func.count(ScriptProcess.id)).where(
-                ScriptProcess.user_id == user.id, ScriptProcess.status.in_(LIVE_STATES)
+    def _same_parameters(
+        self, execution: Execution, definitions: list[dict[str, Any]], values: dict[str, Any]
+    ) -> bool:
+        """Whether a live session runs with ``values`` (secrets compared from its context)."""
+        try:
+            context = json.loads(
+                (self.session_dir(execution.execution_uuid) / "context.json").read_text("utf-8")
+            )
+            running = context.get("parameters")
+        except (OSError, ValueError):
+            running = None
+        if isinstance(running, dict):
+            return bool(running == values)
+        return bool(execution.parameters == mask_secrets(definitions, values))
+
+    def _conflict(
+        self,
+        execution: Execution,
+        process: ScriptProcess,
+        definitions: list[dict[str, Any]],
+        values: dict[str, Any],
+    ) -> SessionError:
+        asked = mask_secrets(definitions, values)
+        running = execution.parameters or {}
+        changed = sorted(
+            name for name in set(asked) | set(running) if asked.get(name) != running.get(name)
+        ) or sorted(asked)  # only secrets differ: they are masked on both sides
+        return SessionError(
+            409,
+            "This script is already open in this project with other parameters "
+            f"({', '.join(changed)}). Open the running session, or restart it with the new "
+            'parameters (send "on_conflict": "open" or "restart").',
+            running=(execution, process),
+            options=list(ON_CONFLICT),
+            changed=changed,
+        )
+
+    def _check_quotas(self, db: DbSession, user: User, group: Any, limits: Limits) -> None:
+        """Refuse a start past the group's per-user limit, the global per-user cap or the
+        server-wide cap. Sessions being stopped no longer count. Call under ``lock_slots``."""
+        mine_here = db.execute(
+            select(func.count(ScriptProcess.id))
+            .join(Script, Script.id == ScriptProcess.script_id)
+            .where(
+                ScriptProcess.user_id == user.id,
+                ScriptProcess.status.in_(COUNTED_STATES),
+                Script.group_id == group.id,
             )
         ).scalar_one()
-        per_user = min(
-            limits.max_sessions_per_user or self.config.max_per_user, self.config.max_per_user
-        )
-        if mine >= per_user:
+        in_group = limits.max_sessions_per_user or self.config.max_per_user
+        if mine_here >= in_group:
             raise SessionError(
                 429,
-                f"Session limit reached: you have {mine} running and the most allowed "
-                f"is {per_user} (max_sessions_per_user, group {group_name}). "
-                "Stop one and retry.",
+                f"Session limit reached: you have {mine_here} running in this group "
+                f"({group.name}) and the most allowed in this group is {in_group} "
+                "(max_sessions_per_user). Stop one and retry.",
                 limit="max_sessions_per_user",
             )
+        mine = db.execute(
+            select(func.count(ScriptProcess.id)).where(
+                ScriptProcess.user_id == user.id, ScriptProcess.status.in_(COUNTED_STATES)
+            )
+        ).scalar_one()
+        if mine >= self.config.max_per_user:
+            raise SessionError(
+                429,
+                f"Session limit reached: you have {mine} running in all groups and the most "
+                f"allowed is {self.config.max_per_user} "
+                f"(SM_MAX_SESSIONS_PER_USER={self.config.max_per_user}). Stop one and retry.",
+                limit="max_sessions_per_user_global",
+            )
         total = db.execute(
-            select(func.count(ScriptProcess.id)).where(ScriptProcess.status.in_(LIVE_STATES))
+            select(func.count(ScriptProcess.id)).where(ScriptProcess.status.in_(COUNTED_STATES))
         ).scalar_one()
         if total >= self.config.max_concurrent:
             raise SessionError(
@@ -365,8 +500,8 @@ class SessionService:
         try:
             image = self.image_for(group.conda_environment or "base")
             execution.image = image
-            workspace = workspace_path(
-                str(self.config.data_dir), group.directory_path, user.username, project.project_name
+            workspace = workspace_dir(
+                self.config.data_dir, group.directory_path, user.id, project.id
             )
             prepare_workspace(workspace)
             context_file = self._write_context(execution, script, values)
@@ -401,6 +536,17 @@ class SessionService:
                 state="failed",
             ) from exc
         process.backend_state = self.backend.get_state(handle)
+        stopped_meanwhile = (
+            db.execute(select(ScriptProcess.status).where(ScriptProcess.id == process.id))
+            .scalars()
+            .first()
+            == "stopping"
+        )
+        if stopped_meanwhile:  # a restart or a stop came while the container was created
+            process.status = "stopping"
+            db.commit()
+            self._stop_container(db, process, now=True, timeout=0)
+            return
         process.status = "starting" if execution.interactive else "running"
         execution.status = process.status
         append_debug(execution, "container started")
@@ -457,12 +603,24 @@ class SessionService:
         now: bool = False,
         timeout: float = 5.0,
     ) -> None:
-        """Ask the session to end; the monitor records how it ended."""
+        """Ask the session to end; the monitor records how it ended.
+
+        The session is marked "stopping" (committed) before the engine is asked, so from then
+        on it is never reused and no longer counts against quotas.
+        """
         if process.status not in LIVE_STATES:
             return
+        self._mark_stopping(process, reason)
+        db.commit()
+        self._stop_container(db, process, now=now, timeout=timeout)
+
+    def _mark_stopping(self, process: ScriptProcess, reason: str) -> None:
         process.stop_reason = process.stop_reason or reason
         process.status = "stopping"
-        db.commit()
+
+    def _stop_container(
+        self, db: DbSession, process: ScriptProcess, *, now: bool, timeout: float
+    ) -> None:
         handle = self.backend.load_state(self._uuid(db, process), process.backend_state or {})
         try:
             self.backend.stop(handle, now=now, timeout=timeout)

@@ -13,6 +13,18 @@ log = logging.getLogger("scriptsmanager")
 RUNNER_UID = 10001
 
 
+def workspace_dir(data_dir: str | Path, group_dir: str, user_id: int, project_id: int) -> Path:
+    """``data/script_groups/<group>/<user id>/<project id>/``: one folder per user, group and
+    project, named by ids so a name used again (a user re-created, a project renamed) never
+    reaches someone else's files."""
+    return Path(data_dir) / "script_groups" / group_dir / str(int(user_id)) / str(int(project_id))
+
+
+def user_group_dir(data_dir: str | Path, group_dir: str, user_id: int) -> Path:
+    """The folder of all of a user's workspaces in a group (what the workspace quota measures)."""
+    return Path(data_dir) / "script_groups" / group_dir / str(int(user_id))
+
+
 def prepare_workspace(path: str | Path) -> Path:
     """Create a session workspace folder that the runner's uid (10001) can write.
 
