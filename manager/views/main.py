@@ -26,6 +26,14 @@ def inject_project() -> dict:
     return {"active_project": project}
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """The brand icon: browsers ask for /favicon.ico whatever the page's <link> says."""
+    response = current_app.send_static_file("img/favicon.svg")
+    response.cache_control.max_age = 86400
+    return response
+
+
 @bp.get("/")
 @login_required
 def dashboard():

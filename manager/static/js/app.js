@@ -78,7 +78,8 @@
     if (!box) {
       box = document.createElement("div");
       box.id = "sm-notices";
-      box.className = "sm-notices position-fixed top-0 end-0 p-3";
+      // Bottom right: a notice never covers the navbar (Log out, the menus) at any width.
+      box.className = "sm-notices position-fixed bottom-0 end-0 p-3";
       box.setAttribute("aria-live", "polite");
       document.body.appendChild(box);
     }

@@ -128,6 +128,7 @@
     const body = document.querySelector('[data-sm="log-rows"]');
     const others = Boolean(state.user);
     document.querySelector('[data-sm="log-user-col"]').classList.toggle("d-none", !others);
+    renderHeading();
     sm.syncChildren(body, data.executions, (run) => run.execution_id, createRow, updateRow);
     const none = !data.executions.length;
     const empty = document.querySelector('[data-sm="log-empty"]');
@@ -137,6 +138,25 @@
     renderPages(data.page, data.pages);
     renderSort();
     updateBulk();
+  }
+
+  /** "Logs" for my runs; "All runs" or "Runs of <user>" when an admin looks at others'. */
+  function renderHeading() {
+    const heading = document.querySelector('[data-sm="log-heading"]');
+    const subtitle = document.querySelector('[data-sm="log-subtitle"]');
+    let text = heading.dataset.mine;
+    if (state.user === "all") text = heading.dataset.all;
+    else if (state.user) {
+      const option = form.querySelector(`[data-sm="log-user"] option[value="${CSS.escape(state.user)}"]`);
+      text = heading.dataset.user.replace("{user}", option ? option.textContent : state.user);
+    }
+    heading.textContent = text;
+    subtitle.textContent = state.user ? subtitle.dataset.all : subtitle.dataset.mine;
+    document.title = `${state.user ? heading.dataset.all : heading.dataset.mine} · ${document.title.split(" · ").pop()}`;
+    const mine = document.querySelector('[data-sm="logs-nav-list"]');
+    mine.classList.toggle("active", !state.user);
+    if (state.user) mine.removeAttribute("aria-current");
+    else mine.setAttribute("aria-current", "page");
   }
 
   function selectable(run) {
