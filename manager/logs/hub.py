@@ -113,7 +113,7 @@ class LogHub:
             execution.start_time = utcnow()
         return log_path(
             self.settings.log_dir,
-            self.username(execution.user_id),
+            execution.user_id,
             execution.start_time,
             execution.execution_uuid,
         )
@@ -178,12 +178,15 @@ class LogHub:
             with run.lock:
                 self.flush(run)  # the row never gets ahead of the file
                 taken = run.take_row()
-            if not taken:
+                truncated = run.truncated_unsynced
+            if not taken and not truncated:
                 return True
             deadline = time.monotonic() + wait
             while True:
                 try:
-                    if off_hub(write_row, self._row_engine, run.uuid, taken, False):
+                    if off_hub(write_row, self._row_engine, run.uuid, taken, False, truncated):
+                        if truncated:
+                            run.truncated_unsynced = False
                         return True
                 except SQLAlchemyError as exc:
                     log.warning("log %s: cannot update the row: %s", run.uuid, exc)
@@ -199,7 +202,8 @@ class LogHub:
             deadline = time.monotonic() + 5.0
             while True:
                 try:
-                    if off_hub(write_row, self._row_engine, run.uuid, texts, True):
+                    if off_hub(write_row, self._row_engine, run.uuid, texts, True, run.capped):
+                        run.truncated_unsynced = False
                         return
                 except SQLAlchemyError as exc:
                     log.warning("log %s: cannot rewrite the row: %s", run.uuid, exc)
@@ -227,14 +231,19 @@ class LogHub:
     def drain(self, execution: Execution, backend: SessionBackend, handle: Handle) -> None:
         """Store everything the ended session printed, before its container is removed.
 
-        Waits for the live pump to reach the end of the output, then reads whatever it did
-        not get (no pump ran, or it broke off) and brings the row up to date.
+        Waits for the live pump to reach the end of the output (as long as it makes progress:
+        a long backlog is read to its end), then reads whatever it did not get (no pump ran, or
+        it broke off) and brings the row up to date.
         """
         run = self.open(execution)
         pump = run.pump
-        if pump is not None and not pump.done.wait(self.settings.drain_timeout):
-            log.warning("log pump %s still reading after the exit; going on", run.uuid)
-            return
+        if pump is not None:
+            seen = -1
+            while not pump.done.wait(self.settings.drain_timeout):
+                if pump.lines == seen:
+                    log.warning("log pump %s still reading after the exit; going on", run.uuid)
+                    return
+                seen = pump.lines
         Pump(self, run, backend, handle, follow=False).run()
         self.sync_row(run, wait=5.0)
 

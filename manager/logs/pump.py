@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import OperationalError
@@ -33,6 +33,7 @@ YIELD_EVERY = 64  # lines a busy pump reads before letting other greenlets run
 BUFFER_LIMIT = 1024 * 1024  # buffered bytes that make a busy pump flush before the next tick
 WAITED = 0.0005  # seconds between two lines that show the read had to wait for output
 ROW_STREAMS = {"stdout": "output", "stderr": "error_output"}
+CUT_ROOM = 128  # the capture's cut marker after SM_LOG_MAX_LINE bytes of a line
 
 Listener = Callable[[str, list[Line]], None]
 
@@ -59,6 +60,10 @@ class RunLog:
         self.row_max_bytes = row_max_bytes
         self.cursor = writer.resume.cursor  # engine stamp of the last container line read
         self.capped = writer.resume.capped
+        # The row's log_truncated flag is not set yet (a capped file: an earlier manager may
+        # have died before setting it; setting it twice does no harm).
+        self.truncated_unsynced = self.capped
+        self.notes: set[str] = set()  # debug notes from the backend stored by this process
         # A file that already holds output was written by an earlier manager: the row may lag.
         self.row_stale = writer.resume.cursor is not None
         self.lock = threading.RLock()
@@ -70,8 +75,12 @@ class RunLog:
         self._row: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self._row_bytes = {"stdout": 0, "stderr": 0}
 
-    def add(self, stream: str, text: str, stamp: str | None) -> bool:
-        """Store one container line, within the caps; False once the log is closed."""
+    def add(self, stream: str, text: str, stamp: str | None, truncated: bool = False) -> bool:
+        """Store one container line (or a ``debug`` note about the output), within the caps.
+
+        A ``truncated`` note closes the output: it is stored with ``TRUNCATION_MARK`` and
+        what follows is dropped. False once the log is closed.
+        """
         with self.lock:
             if self.closed:
                 return False
@@ -80,15 +89,22 @@ class RunLog:
             if self.capped:
                 self.dropped += 1
                 return True
-            if len(text) * 4 > self.max_line:
+            if truncated:
+                self._truncate(text, stamp)
+                return True
+            if stream == "debug":
+                if text not in self.notes:  # the same note again (a drain after a live read)
+                    self.notes.add(text)
+                    self.writer.append("debug", text, stamp)
+                return True
+            if len(text) * 4 > self.max_line:  # chars: up to 4 bytes each
                 text = self._cut(text)
             if self.writer.size + len(text) + 64 > self.max_bytes:
-                self.capped = True
                 self.dropped += 1
-                self.writer.append(
-                    "debug",
-                    f"{TRUNCATION_MARK} this run reached the log size cap of {self.max_bytes} "
-                    "bytes (SM_LOG_MAX_BYTES); its further output is not stored.",
+                self._truncate(
+                    f"this run reached the log size cap of {self.max_bytes} bytes"
+                    " (SM_LOG_MAX_BYTES); its further output is not stored.",
+                    None,
                 )
                 return True
             self.writer.append(stream, text, stamp)
@@ -96,9 +112,18 @@ class RunLog:
             self.touched = time.monotonic()
             return True
 
+    def _truncate(self, note: str, stamp: str | None) -> None:
+        self.capped = True
+        self.truncated_unsynced = True
+        # The manager's clock, not the capture's: the note is not a container line, so a
+        # resumed pump still starts after the last one stored.
+        self.writer.append("debug", f"{TRUNCATION_MARK} {note}")
+        self.touched = time.monotonic()
+
     def _cut(self, text: str) -> str:
         data = text.encode("utf-8", "replace")
-        if len(data) <= self.max_line:
+        # The capture cuts lines itself and adds a marker; cut only what it did not.
+        if len(data) <= self.max_line + CUT_ROOM:
             return text
         kept = data[: self.max_line].decode("utf-8", "ignore")
         return f"{kept} [line cut: {len(data)} bytes, SM_LOG_MAX_LINE={self.max_line}]"
@@ -193,7 +218,7 @@ class Pump:
             clock, pace = time.monotonic, self.pace
             read_at = paused_at = clock()
             for line in stream:
-                if not run.add(line.stream, line.text, line.timestamp):
+                if not run.add(line.stream, line.text, line.timestamp, line.truncated):
                     break
                 self.lines += 1
                 if self.lines % YIELD_EVERY == 0:
@@ -218,16 +243,25 @@ class Pump:
             self.done.set()
 
 
-def write_row(engine: Engine, execution_uuid: str, texts: dict[str, str], replace: bool) -> bool:
-    """Append (or with ``replace`` set) stdout/stderr on the row; False when SQLite is busy.
+def write_row(
+    engine: Engine,
+    execution_uuid: str,
+    texts: dict[str, str],
+    replace: bool,
+    truncated: bool = False,
+) -> bool:
+    """Append (or with ``replace`` set) stdout/stderr on the row, and set ``log_truncated``
+    when ``truncated``; False when SQLite is busy.
 
     On SQLite the write does not wait for the lock: under gevent a waiting SQLite call blocks
     every greenlet, including the one holding the lock. The caller retries later instead.
     """
-    values = {}
+    values: dict[str, Any] = {}
     for stream, text in texts.items():
         column = getattr(Execution, ROW_STREAMS[stream])
         values[ROW_STREAMS[stream]] = text if replace else func.coalesce(column, "") + text
+    if truncated:
+        values["log_truncated"] = True
     if not values:
         return True
     statement = update(Execution).where(Execution.execution_uuid == execution_uuid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from manager.extensions import Base
@@ -67,5 +67,7 @@ class Execution(Base):
     oom_killed: Mapped[bool] = mapped_column(default=False)
     timed_out: Mapped[bool] = mapped_column(default=False)
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The log was cut at SM_LOG_MAX_BYTES: output past the "[log truncated]" note is not stored.
+    log_truncated: Mapped[bool] = mapped_column(default=False, server_default=false())
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

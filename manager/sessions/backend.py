@@ -90,9 +90,12 @@ class Handle:
 
 @dataclass(frozen=True)
 class LogLine:
-    stream: str  # "stdout" | "stderr"
+    """One line of a session's output, or a note about it (``stream == "debug"``)."""
+
+    stream: str  # "stdout" | "stderr" | "debug" (a note from the capture: a gap, a cut, ...)
     text: str  # one line without its newline
-    timestamp: str | None = None  # RFC 3339 from the engine, used to resume without doubles
+    timestamp: str | None = None  # RFC 3339, strictly increasing: ``since`` resumes after it
+    truncated: bool = False  # a note saying the output was cut here: nothing after it is stored
 
 
 class SessionBackend(ABC):
@@ -129,8 +132,27 @@ class SessionBackend(ABC):
     def logs(
         self, handle: Handle, *, since: str | None = None, follow: bool = False
     ) -> Iterator[LogLine]:
-        """The session's output in order, stdout and stderr apart; from ``since`` (a timestamp
-        of a line already seen, exclusive) when given; ``follow`` keeps going until it exits."""
+        """The session's output in order, stdout and stderr apart.
+
+        The contract the log pump relies on (``manager/logs/pump.py``):
+
+        - complete: every line the script printed, in order per stream, or a ``truncated``
+          note where the output was cut (the size cap): never a silent gap, however fast the
+          script prints. A backend must therefore not read from a store that drops unread
+          output (Docker's rotating json-file log): sessions write their output through the
+          runner's capture process (``runner-image/smrunner/capture.py``) into a per-run
+          capture folder the backend provides (a bind mount; on Kubernetes a volume the
+          manager also mounts), read with ``manager.sessions.capture.read_capture``; that
+          gives backpressure (a script printing faster than the file is written waits);
+        - bounded: no line longer than ``SM_LOG_MAX_LINE`` plus a cut marker, and no more than
+          ``SM_LOG_MAX_BYTES`` of output plus one line; reading never holds more than one line;
+        - resumable: each line has a strictly increasing ``timestamp``; ``since`` (a timestamp
+          already seen, exclusive) carries on after it, exactly, in a new process too;
+        - ``follow`` keeps going until the session has ended and its output is all read; gaps
+          the backend cannot rule out (the capture was killed with the session) end the output
+          with a ``debug`` note;
+        - readable after the session ended, until ``remove``.
+        """
 
     @abstractmethod
     def stats(self, handle: Handle) -> dict[str, Any]:

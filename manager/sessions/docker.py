@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import struct
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -35,6 +38,12 @@ from manager.sessions.backend import (
     SessionBackend,
     SessionSpec,
     Target,
+)
+from manager.sessions.capture import (
+    CAPTURE_FILE,
+    CAPTURE_MOUNT,
+    CaptureLimits,
+    read_capture,
 )
 from manager.sessions.egress import parse_allow_list
 from manager.sessions.network import (
@@ -101,15 +110,44 @@ def _read_exactly(raw: Any, size: int) -> bytes:
     return data
 
 
-def read_frames(raw: Any) -> Iterator[LogLine]:
+class _Unfinished:
+    """A line still waiting for its newline: its head (up to the cap) and how much was dropped."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.kept = 0
+        self.dropped = 0
+
+
+def read_frames(raw: Any, max_line: int = 16 * 1024) -> Iterator[LogLine]:
     """Turn the engine's multiplexed log stream (``timestamps=1``) into LogLines, in order.
 
     Each frame is ``[stream, 0, 0, 0, size (4 bytes)]`` then ``<timestamp> <text>``. The engine
     splits lines over 16 KiB into several frames, only the last ending in a newline: those are
-    joined, and the line keeps the last part's timestamp so resuming after it skips every part.
+    joined up to ``max_line`` bytes; the rest is dropped as it comes, with a cut marker, so a
+    line of any length costs at most ``max_line`` of memory and linear time. A line keeps its
+    last part's timestamp, so resuming after it skips every part.
     """
-    pending: dict[str, bytes] = {}
+    pending: dict[str, _Unfinished] = {}
     last_stamp: dict[str, str] = {}
+
+    def add(stream: str, data: bytes) -> None:
+        line = pending.setdefault(stream, _Unfinished())
+        room = max(max_line - line.kept, 0)
+        if room and data:
+            line.parts.append(data[:room])
+            line.kept += min(room, len(data))
+        line.dropped += max(len(data) - room, 0)
+
+    def finish(stream: str, tail: bytes) -> LogLine:
+        add(stream, tail)
+        line = pending.pop(stream)
+        text = b"".join(line.parts).decode("utf-8", errors="replace")
+        if line.dropped:
+            total = line.kept + line.dropped
+            text += f" [line cut: {total} bytes, SM_LOG_MAX_LINE={max_line}]"
+        return LogLine(stream, text, last_stamp[stream])
+
     while True:
         header = _read_exactly(raw, 8)
         if len(header) < 8:
@@ -121,14 +159,14 @@ def read_frames(raw: Any) -> Iterator[LogLine]:
             continue
         stamp, _, text = payload.partition(b" ")
         last_stamp[stream] = stamp.decode("ascii", errors="replace")
-        data = pending.pop(stream, b"") + text
-        if not data.endswith(b"\n"):
-            pending[stream] = data
-            continue
-        for line in data[:-1].split(b"\n"):
-            yield LogLine(stream, line.decode("utf-8", errors="replace"), last_stamp[stream])
-    for stream, data in pending.items():  # a last line without a newline
-        yield LogLine(stream, data.decode("utf-8", errors="replace"), last_stamp[stream])
+        parts = text.split(b"\n")
+        rest = parts.pop()
+        for part in parts:
+            yield finish(stream, part)
+        if rest:
+            add(stream, rest)
+    for stream in list(pending):  # a last line without a newline
+        yield finish(stream, b"")
 
 
 def container_options(spec: SessionSpec, network: str | None) -> dict[str, Any]:
@@ -174,6 +212,17 @@ def container_options(spec: SessionSpec, network: str | None) -> dict[str, Any]:
     return options
 
 
+def prepare_capture_folder(folder: Path) -> Path:
+    """A run's capture folder, writable by the session's uid (as ``prepare_workspace`` does)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(folder, RUNNER_UID, RUNNER_UID)
+        folder.chmod(0o700)
+    elif os.geteuid() != RUNNER_UID:
+        folder.chmod(0o777)
+    return folder
+
+
 class DockerBackend(SessionBackend):
     """Sessions as containers on the local Docker engine (see the module docstring)."""
 
@@ -185,8 +234,15 @@ class DockerBackend(SessionBackend):
         network_prefix: str = DEFAULT_PREFIX,
         bridge_prefix: str | None = None,
         egress_allow: Sequence[str] = (),
+        capture_dir: str | Path | None = None,
+        capture_limits: CaptureLimits | None = None,
     ) -> None:
+        """``capture_dir``: where each run gets its capture folder (``<capture_dir>/<uuid>``,
+        bind-mounted into the session); None reads the engine's own log, which drops output a
+        slow reader has not read yet (for tests of the engine only)."""
         self._client = client
+        self.capture_dir = Path(capture_dir).resolve() if capture_dir is not None else None
+        self.capture_limits = capture_limits or CaptureLimits()
         self.instance = instance
         self.network_prefix = network_prefix
         self.bridge_prefix = bridge_prefix
@@ -223,6 +279,18 @@ class DockerBackend(SessionBackend):
     def start(self, spec: SessionSpec) -> Handle:
         network = None if spec.network == "none" else self.network_status().networks[spec.network]
         options = container_options(spec, network)
+        capture = self._capture_folder(spec.execution_uuid)
+        if capture is not None:
+            try:
+                prepare_capture_folder(capture)
+            except OSError as exc:
+                raise BackendError(
+                    "The session's output folder could not be created.", detail=str(exc)
+                ) from exc
+            options["mounts"].append(
+                DockerMount(target=CAPTURE_MOUNT, source=str(capture), type="bind", read_only=False)
+            )
+            options["environment"].update(self.capture_limits.environment())
         try:
             container = self.client.containers.create(spec.image, **options)
         except docker.errors.ImageNotFound as exc:
@@ -244,6 +312,7 @@ class DockerBackend(SessionBackend):
             container.start()
         except _ENGINE_ERRORS as exc:
             self._remove_quietly(container)
+            self._remove_capture(spec.execution_uuid)
             detail = str(getattr(exc, "explanation", None) or exc)
             raise BackendError("The session could not be started.", detail=detail) from exc
         log.info("started %s (%s) for execution %s", spec.name, spec.image, spec.execution_uuid)
@@ -315,12 +384,13 @@ class DockerBackend(SessionBackend):
         try:
             self._container(handle).remove(force=True, v=True)
         except docker.errors.NotFound:
-            return
+            pass
         except docker.errors.APIError as exc:
             if not _is_conflict(exc):  # 409: removal already in progress
                 raise BackendError("The session could not be removed.", detail=str(exc)) from exc
         except _ENGINE_ERRORS as exc:
             raise _engine_unreachable(exc) from exc
+        self._remove_capture(handle.execution_uuid)
 
     def _remove_quietly(self, container: Any) -> None:
         try:
@@ -330,15 +400,56 @@ class DockerBackend(SessionBackend):
 
     # ------------------------------------------------------------------ output and state
 
+    def _capture_folder(self, execution_uuid: str) -> Path | None:
+        if self.capture_dir is None or not execution_uuid:
+            return None
+        if not execution_uuid.replace("-", "").isalnum():
+            raise BackendError("The session could not be started.",
+                               detail=f"bad execution uuid {execution_uuid!r}")  # fmt: skip
+        return self.capture_dir / execution_uuid
+
+    def _remove_capture(self, execution_uuid: str) -> None:
+        folder = self._capture_folder(execution_uuid)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def logs(
         self, handle: Handle, *, since: str | None = None, follow: bool = False
     ) -> Iterator[LogLine]:
-        """Engine log lines with their timestamps; ``since`` is exclusive (nanosecond precise)."""
-        try:
-            container = self._container(handle)
-        except docker.errors.NotFound:
-            return iter(())
-        return self._log_lines(container.id, since, follow)
+        """The run's capture file (see ``backend.SessionBackend.logs``); the engine's log when
+        the session has no capture (no capture folder, or the runner failed before starting
+        its capture). ``since`` is exclusive, nanosecond precise."""
+        folder = self._capture_folder(handle.execution_uuid)
+        if folder is None:
+            try:
+                container = self._container(handle)
+            except docker.errors.NotFound:
+                return iter(())
+            return self._log_lines(container.id, since, follow)
+        return self._captured(handle, folder / CAPTURE_FILE, since, follow)
+
+    def _captured(
+        self, handle: Handle, path: Path, since: str | None, follow: bool
+    ) -> Iterator[LogLine]:
+        def running() -> bool:
+            return self.poll(handle) is None
+
+        def overflow() -> None:
+            log.warning("session %s wrote past its log cap; stopping it", handle.execution_uuid)
+            self.stop(handle, now=True)
+
+        while not path.exists():
+            if not (follow and running()):
+                # The runner never started its capture: what it said went to the engine's log.
+                try:
+                    container = self._container(handle)
+                except docker.errors.NotFound:
+                    return
+                yield from self._log_lines(container.id, since, False)
+                return
+            time.sleep(0.05)
+        yield from read_capture(path, self.capture_limits, since=since, follow=follow,
+                                running=running, on_overflow=overflow)  # fmt: skip
 
     def _log_lines(self, container_id: str, since: str | None, follow: bool) -> Iterator[LogLine]:
         api = self.client.api
@@ -360,7 +471,7 @@ class DockerBackend(SessionBackend):
         if follow:  # a quiet session must not time the stream out
             api._disable_socket_timeout(api._get_raw_response_socket(response))
         try:
-            for line in read_frames(response.raw):
+            for line in read_frames(response.raw, self.capture_limits.max_line):
                 if after is None or parse_timestamp(line.timestamp or "") > after:
                     yield line
         finally:

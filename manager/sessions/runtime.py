@@ -32,12 +32,17 @@ class Runtime:
 def make_backend(app: Flask) -> SessionBackend:
     kind = app.config["SM_SESSION_BACKEND"]
     if kind == "docker":
+        from manager.sessions.capture import CaptureLimits
         from manager.sessions.docker import DockerBackend
 
+        log_settings = logs.LogSettings.from_config(app.config)
         return DockerBackend(
             instance=app.config["SM_INSTANCE"],
             network_prefix=app.config["SM_NETWORK_PREFIX"],
             egress_allow=app.config.get("SM_EGRESS_ALLOW", []),
+            # Each run's output is captured into <SM_LOG_DIR>/capture/<uuid>/ (capture.py).
+            capture_dir=log_settings.log_dir / "capture",
+            capture_limits=CaptureLimits(log_settings.max_bytes, log_settings.max_line),
         )
     raise ValueError(f"SM_SESSION_BACKEND={kind!r} is not known (use docker)")
 

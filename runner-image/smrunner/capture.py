@@ -1,0 +1,272 @@
+"""The output capture: the session's stdout/stderr as numbered records in a file, with backpressure.
+
+``python -m smrunner`` starts here when ``SM_CAPTURE_DIR`` names a writable folder (the manager
+mounts one per run). This process stays small (standard library only, no Flask): it starts the
+runner proper (``python -m smrunner --run``) with fd 1 and 2 on two pipes, reads them and appends
+records to ``$SM_CAPTURE_DIR/output.log``. Nothing is lost to a slow reader: when this process
+cannot keep up, the pipes fill and the script blocks on its next write, as on a terminal. It
+forwards SIGTERM/SIGINT/SIGHUP to the runner and exits with the runner's status once the pipes
+are drained, so the container lives until every line is in the file.
+
+A record is ``<seq> <stamp> <kind>\\t<text>\\n`` (the manager's reader,
+``manager/sessions/capture.py``, documents and parses the same format):
+
+- ``seq`` counts records from 1;
+- ``stamp`` is UTC with nanoseconds (``2026-01-02T03:04:05.123456789Z``), strictly increasing
+  from record to record, so a reader resumes after any record by its stamp;
+- ``kind`` is ``stdout`` or ``stderr`` (one line of output, ``text`` as printed, without its
+  newline; raw bytes, never containing a newline), ``trunc`` (the size cap was reached: output
+  after this record is not stored; ``text`` says so), or ``end`` (the last record: ``text`` is
+  the runner's exit status).
+
+Caps, from the environment: ``SM_LOG_MAX_LINE`` bytes a line (longer lines keep their head and
+a ``[line cut: ...]`` marker; the rest, up to the next newline, is read and dropped, never held),
+``SM_LOG_MAX_BYTES`` bytes of records a run (then one ``trunc`` record; output is still read, so
+the script never blocks for good, and dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+CAPTURE_FILE = "output.log"
+DEFAULT_MAX_LINE = 16 * 1024
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+READ_SIZE = 1024 * 1024
+PIPE_SIZE = 1024 * 1024  # the most an unprivileged process may ask for (fs.pipe-max-size)
+DRAIN_GRACE = 2.0  # seconds to wait for output after the runner exited (its children may print)
+F_SETPIPE_SZ = 1031
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+class Stamper:
+    """Strictly increasing RFC 3339 stamps with nanoseconds, cheap to make in bulk."""
+
+    def __init__(self) -> None:
+        self.last = 0
+        self._second = -1
+        self._prefix = b""
+
+    def next(self) -> bytes:
+        now = time.time_ns()
+        self.last = now if now > self.last else self.last + 1
+        second, fraction = divmod(self.last, 1_000_000_000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        return b"%s.%09dZ" % (self._prefix, fraction)
+
+
+class Capture:
+    """Split two streams into lines and append them as records to one file (see the module)."""
+
+    def __init__(self, fd: int, *, max_line: int, max_bytes: int):
+        self.fd = fd
+        self.max_line = max_line
+        self.max_bytes = max_bytes
+        self.seq = 0
+        self.size = os.fstat(fd).st_size
+        self.capped = False
+        self.stamps = Stamper()
+        self._partial = {b"stdout": b"", b"stderr": b""}
+        self._skipping = {b"stdout": False, b"stderr": False}
+
+    def _cut(self, head: bytes) -> bytes:
+        head = head[: self.max_line]
+        # Do not end on half a UTF-8 character: find where the last character starts.
+        start = len(head) - 1
+        while start > 0 and len(head) - start < 4 and head[start] & 0xC0 == 0x80:
+            start -= 1
+        lead = head[start] if head else 0
+        width = 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2 if lead >= 0xC0 else 1
+        if start + width > len(head):
+            head = head[:start]
+        marker = (
+            f" [line cut: longer than SM_LOG_MAX_LINE={self.max_line} bytes;"
+            " the rest of this line is not stored]"
+        )
+        return head + marker.encode()
+
+    def feed(self, kind: bytes, data: bytes) -> None:
+        """Add output of one stream; complete lines become records now."""
+        if self.capped:
+            return  # read and dropped: the script must not block on a full pipe
+        if self._skipping[kind]:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return
+            self._skipping[kind] = False
+            data = data[newline + 1 :]
+        if not data:
+            return
+        parts = data.split(b"\n")
+        rest = parts.pop()
+        lines: list[bytes] = []
+        if parts:
+            first = self._partial[kind] + parts[0]
+            self._partial[kind] = b""
+            parts[0] = first
+            max_line = self.max_line
+            for line in parts:
+                lines.append(line if len(line) <= max_line else self._cut(line))
+        if rest:
+            held = self._partial[kind] + rest
+            if len(held) > self.max_line:
+                lines.append(self._cut(held))
+                held = b""
+                self._skipping[kind] = True
+            self._partial[kind] = held
+        if lines:
+            self.write(kind, lines)
+
+    def finish_lines(self) -> None:
+        """Store lines left without a final newline (the streams ended)."""
+        for kind, held in self._partial.items():
+            if held:
+                self._partial[kind] = b""
+                self.write(kind, [held])
+
+    def write(self, kind: bytes, lines: list[bytes]) -> None:
+        if self.capped:
+            return
+        records = []
+        size = self.size
+        for line in lines:
+            self.seq += 1
+            record = b"%d %s %s\t%s\n" % (self.seq, self.stamps.next(), kind, line)
+            if size + len(record) > self.max_bytes:
+                self.seq -= 1
+                self.capped = True
+                break
+            records.append(record)
+            size += len(record)
+        if self.capped:
+            self.seq += 1
+            note = (
+                f"this run's output reached the log size cap of {self.max_bytes} bytes"
+                " (SM_LOG_MAX_BYTES); its further output is not stored."
+            )
+            records.append(b"%d %s trunc\t%s\n" % (self.seq, self.stamps.next(), note.encode()))
+        self._write_all(b"".join(records))
+
+    def end(self, status: int) -> None:
+        self.seq += 1
+        self._write_all(b"%d %s end\t%d\n" % (self.seq, self.stamps.next(), status))
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.size += len(data)
+
+
+def _open_capture() -> int | None:
+    folder = os.environ.get("SM_CAPTURE_DIR")
+    if not folder:
+        return None
+    try:
+        return os.open(
+            os.path.join(folder, CAPTURE_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+        )
+    except OSError as exc:
+        print(f"[smrunner] output capture unavailable ({exc}); output goes to the engine log",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return None
+
+
+def _pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    try:
+        import fcntl
+
+        fcntl.fcntl(read_end, F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # a smaller pipe only means more wake-ups
+    return read_end, write_end
+
+
+def exit_status(returncode: int) -> int:
+    """A child's return code as a shell reports it (128 + signal for a signal)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def run_captured(fd: int) -> int:
+    """Run the runner with its output captured into ``fd``; return its exit status."""
+    capture = Capture(
+        fd,
+        max_line=_env_int("SM_LOG_MAX_LINE", DEFAULT_MAX_LINE),
+        max_bytes=_env_int("SM_LOG_MAX_BYTES", DEFAULT_MAX_BYTES),
+    )
+    out_read, out_write = _pipe()
+    err_read, err_write = _pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "smrunner", "--run"],
+        stdout=out_write,
+        stderr=err_write,
+        close_fds=True,
+        # The script has no business with the capture file.
+        env={k: v for k, v in os.environ.items() if k != "SM_CAPTURE_DIR"},
+    )
+    os.close(out_write)
+    os.close(err_write)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+
+    selector = selectors.DefaultSelector()
+    selector.register(out_read, selectors.EVENT_READ, b"stdout")
+    selector.register(err_read, selectors.EVENT_READ, b"stderr")
+    open_fds = 2
+    exited_at: float | None = None
+    while open_fds:
+        events = selector.select(timeout=0.25)
+        for key, _ in events:
+            try:
+                data = os.read(key.fd, READ_SIZE)
+            except InterruptedError:
+                continue
+            if data:
+                capture.feed(key.data, data)
+            else:
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                open_fds -= 1
+        if exited_at is None:
+            if child.poll() is not None:
+                exited_at = time.monotonic()
+        elif not events and time.monotonic() - exited_at > DRAIN_GRACE:
+            break  # a process the script left behind holds the pipes open: stop waiting
+    capture.finish_lines()
+    status = exit_status(child.wait())
+    capture.end(status)
+    os.close(fd)
+    return status
+
+
+def main() -> int:
+    """Capture when the manager asked for it (``SM_CAPTURE_DIR``), else run the runner here."""
+    fd = _open_capture()
+    if fd is None:
+        from smrunner.main import main as run
+
+        return run()
+    return run_captured(fd)
