@@ -153,21 +153,45 @@ SETTINGS: tuple[Setting, ...] = (
         "SM_LOGIN_MAX_ATTEMPTS",
         "int",
         5,
-        "Failed logins allowed per account within the window.",
+        "Failed logins for one account from one client address before delays start "
+        "(never a lock: see README \"Login throttling\").",
     ),
     Setting(
-        "SM_LOGIN_MAX_ATTEMPTS_PER_ADDRESS",
-        "SM_LOGIN_MAX_ATTEMPTS_PER_ADDRESS",
+        "SM_LOGIN_DELAY_SECONDS",
+        "SM_LOGIN_DELAY_SECONDS",
         "int",
-        20,
-        "Failed logins allowed per client address within the window.",
+        1,
+        "First delay after the free attempts; it doubles with each further failure.",
+    ),
+    Setting(
+        "SM_LOGIN_MAX_DELAY_SECONDS",
+        "SM_LOGIN_MAX_DELAY_SECONDS",
+        "int",
+        60,
+        "Longest delay between two login attempts for one account from one address.",
     ),
     Setting(
         "SM_LOGIN_WINDOW_SECONDS",
         "SM_LOGIN_WINDOW_SECONDS",
         "int",
         900,
-        "Window of the login rate limit.",
+        "Failed logins older than this are forgotten.",
+    ),
+    Setting(
+        "SM_PASSWORD_MIN_LENGTH",
+        "SM_PASSWORD_MIN_LENGTH",
+        "int",
+        8,
+        "Shortest password accepted (the longest is 72 bytes, bcrypt's limit).",
+    ),
+    Setting(
+        "SM_TRUSTED_PROXIES",
+        "SM_TRUSTED_PROXIES",
+        "str",
+        "0",
+        "Reverse proxies in front of the manager whose `X-Forwarded-For`/`X-Forwarded-Proto` "
+        "are believed: a number of hops (`1` for one nginx) or a comma-separated list of "
+        "addresses/CIDRs (`10.0.0.0/8,127.0.0.1`). `0`: none, the socket's address is the client.",
     ),
     Setting(
         "SM_DATA_DIRECTORY_PERMISSIONS",

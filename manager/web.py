@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, g, request, session
 from flask_login import current_user
 
-from manager import errors, proxy
+from manager import errors, proxy, security
 from manager.auth.permissions import is_api_request
 from manager.config import build_config
 from manager.db import serialize_sqlite_writers, tune_sqlite
@@ -65,6 +65,8 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     log_stream.init_app(app, socketio)
+    # Last: its proxy fix must be the outermost WSGI layer.
+    security.init_app(app)
     if app.config.get("SM_START_BACKGROUND"):
         _start_background(app)
     return app
@@ -82,6 +84,7 @@ def _start_background(app: Flask) -> None:
 
 
 def _init_login(app: Flask) -> None:
+    from manager.auth import logins
     from manager.auth.service import user_for_token
     from manager.models import User
 
@@ -92,8 +95,21 @@ def _init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
+        # The cookie names a login row: a revoked login (logout elsewhere, password change,
+        # deactivation) or one from before logins were recorded counts as logged out.
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.is_active else None
+        live = False
+        if user is not None and user.is_active:
+            live, touched = logins.check_and_touch(
+                db.session, session.get(logins.SESSION_KEY), user.id
+            )
+            if touched:
+                db.session.commit()
+        if not live:
+            for key in ("_user_id", "_fresh", "_id", logins.SESSION_KEY):
+                session.pop(key, None)
+            return None
+        return user
 
     @login_manager.request_loader
     def load_user_from_token(req: Any) -> User | None:
@@ -138,10 +154,6 @@ def _init_hooks(app: Flask) -> None:
             response.status_code,
             elapsed,
         )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if response.mimetype == "text/html":
-            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         return response
 
     @app.teardown_appcontext

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def test_health_reports_the_seed_fields(client):
-    response = client.get("/health")
+def test_health_reports_the_seed_fields(api, make_user):
+    make_user("root", "admin")
+    response = api("root").get("/health")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "healthy"

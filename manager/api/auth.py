@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, session
 from flask_login import current_user, login_required, login_user, logout_user
 
 from manager import audit
 from manager.api.common import json_body
-from manager.auth.service import LoginLimits, LoginRateLimited, authenticate
+from manager.auth import logins
+from manager.auth.service import authenticate
+from manager.auth.throttle import LoginThrottled, ThrottlePolicy
 from manager.errors import error_response
 from manager.extensions import db
 from manager.i18n import translate
@@ -17,33 +19,57 @@ from manager.template_globals import current_language
 bp = Blueprint("api_auth", __name__, url_prefix="/api/auth")
 
 
-def login_limits() -> LoginLimits:
+def throttle_policy() -> ThrottlePolicy:
     config = current_app.config
-    return LoginLimits(
-        config["SM_LOGIN_MAX_ATTEMPTS"],
-        config["SM_LOGIN_MAX_ATTEMPTS_PER_ADDRESS"],
-        config["SM_LOGIN_WINDOW_SECONDS"],
+    return ThrottlePolicy(
+        free_attempts=config["SM_LOGIN_MAX_ATTEMPTS"],
+        base_delay=config["SM_LOGIN_DELAY_SECONDS"],
+        max_delay=config["SM_LOGIN_MAX_DELAY_SECONDS"],
+        window=config["SM_LOGIN_WINDOW_SECONDS"],
     )
 
 
-def attempt_login(username: str, password: str) -> tuple[object | None, str | None, int]:
-    """Try to log in; returns (user, error message, HTTP status) and records the outcome."""
-    address = request.remote_addr or "-"
+def client_address() -> str:
+    """The client's address: the socket's, or the trusted proxies' X-Forwarded-For."""
+    return request.remote_addr or "-"
+
+
+def throttled_message(retry_after: int) -> str:
+    return translate("login.throttled", current_language(), seconds=retry_after)
+
+
+def attempt_login(username: str, password: str) -> tuple[object | None, str | None, int, int]:
+    """Try to log in; returns (user, error message, HTTP status, retry-after seconds).
+
+    Records the outcome; on success the browser's session names a new revocable login.
+    """
+    address = client_address()
     try:
-        user = authenticate(db.session, username, password, address, login_limits())
-    except LoginRateLimited as exc:
-        minutes = max(1, (exc.retry_after + 59) // 60)
-        audit.record(db.session, "login_rate_limited", target=username[:50])
+        user = authenticate(db.session, username, password, address, throttle_policy())
+    except LoginThrottled as exc:
+        audit.record(db.session, "login_throttled", target=username[:50])
         db.session.commit()
-        return None, translate("login.rate_limited", current_language(), minutes=minutes), 429
+        return None, throttled_message(exc.retry_after), 429, exc.retry_after
     if user is None:
         audit.record(db.session, "login_failed", target=username[:50])
         db.session.commit()
-        return None, translate("login.wrong_credentials", current_language()), 401
+        return None, translate("login.wrong_credentials", current_language()), 401, 0
     login_user(user)
+    logins.purge(db.session, current_app.permanent_session_lifetime * 2, user_id=user.id)
+    session[logins.SESSION_KEY] = logins.start_login(
+        db.session, user, address, request.user_agent.string
+    )
     audit.record(db.session, "login", user=user)
     db.session.commit()
-    return user, None, 200
+    return user, None, 200, 0
+
+
+def end_this_login() -> None:
+    """Logout: revoke this browser's login row, then forget the user in the cookie."""
+    logins.end_login(db.session, session.pop(logins.SESSION_KEY, None))
+    audit.record(db.session, "logout")
+    db.session.commit()
+    logout_user()
 
 
 @bp.post("/login")
@@ -52,20 +78,19 @@ def login():
     if not request.is_json:
         return error_response(415, 'Send the credentials as JSON: {"username", "password"}.')
     data = json_body()
-    user, message, status = attempt_login(
+    user, message, status, retry_after = attempt_login(
         str(data.get("username", "")), str(data.get("password", ""))
     )
     if user is None:
-        return error_response(status, message or "Login failed.")
+        body, status = error_response(status, message or "Login failed.")
+        return body, status, ({"Retry-After": str(retry_after)} if retry_after else {})
     return jsonify({"user": current_user.to_dict()})
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    audit.record(db.session, "logout")
-    db.session.commit()
-    logout_user()
+    end_this_login()
     return jsonify({"status": "logged_out"})
 
 

@@ -63,7 +63,8 @@ def group_scripts(group_id: int):
     )
 
 
-@bp.get("/script-groups/<int:group_id>/refresh")
+# POST, not the seed's GET: a state change is never a GET (CSRF).
+@bp.post("/script-groups/<int:group_id>/refresh")
 @require_level("developer")
 def group_refresh(group_id: int):
     group = _group_or_404(group_id)

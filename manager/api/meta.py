@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, send_file
+from flask_login import current_user
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -36,6 +37,15 @@ def container_engine_status() -> dict:
 
 @bp.get("/health")
 def health():
+    """Up or down for anyone (load balancers, probes); the detail for admins only."""
+    if not (current_user.is_authenticated and current_user.is_admin):
+        try:
+            db.session.execute(text("SELECT 1"))
+            healthy = True
+        except SQLAlchemyError:
+            db.session.rollback()
+            healthy = False
+        return jsonify({"status": "healthy" if healthy else "unhealthy"}), 200 if healthy else 503
     try:
         db.session.execute(text("SELECT 1"))
         database = {"status": "ok", "engine": db.engine.dialect.name}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, session
+from flask import Blueprint, abort, current_app, jsonify, session
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from manager import audit
+from manager.api.auth import client_address, throttle_policy, throttled_message
 from manager.api.common import json_body
+from manager.auth import logins
+from manager.auth.passwords import change_own_password
 from manager.auth.service import AccountError, create_token, update_user
+from manager.auth.throttle import LoginThrottled
 from manager.errors import error_response
 from manager.extensions import db
 from manager.models import ApiToken
@@ -58,6 +62,64 @@ def preferences():
                 "language": current_user.preferred_language,
                 "theme": current_user.preferred_theme,
             }
+        }
+    )
+
+
+@bp.post("/password")
+@login_required
+def change_password():
+    """Change one's own password: {current_password, new_password}.
+
+    This browser stays logged in; every other login of the user ends. Browser logins only
+    (an API token cannot change the password it does not know).
+    """
+    data = json_body()
+    current = data.get("current_password")
+    new = data.get("new_password")
+    if not isinstance(current, str) or not isinstance(new, str):
+        return error_response(
+            400, "Send 'current_password' and 'new_password' as strings.", field="new_password"
+        )
+    try:
+        ended = change_own_password(
+            db.session,
+            current_user,
+            current,
+            new,
+            address=client_address(),
+            policy=throttle_policy(),
+            min_length=current_app.config["SM_PASSWORD_MIN_LENGTH"],
+            keep_login=session.get(logins.SESSION_KEY),
+        )
+    except LoginThrottled as exc:
+        db.session.commit()
+        body, status = error_response(429, throttled_message(exc.retry_after))
+        return body, status, {"Retry-After": str(exc.retry_after)}
+    except AccountError as exc:
+        if exc.field == "current_password":
+            # Keep the recorded failure (it feeds the throttle) and audit it.
+            audit.record(db.session, "password_change_failed")
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return error_response(exc.status, exc.message, field=exc.field)
+    audit.record(db.session, "password_changed", details={"other_logins_ended": ended})
+    db.session.commit()
+    return jsonify({"status": "changed", "other_logins_ended": ended})
+
+
+@bp.get("/logins")
+@login_required
+def my_logins():
+    """This user's live browser logins; ``current`` marks this browser's."""
+    here = session.get(logins.SESSION_KEY)
+    return jsonify(
+        {
+            "logins": [
+                logins.to_dict(row, current=row.id == here)
+                for row in logins.live_logins(db.session, current_user.id)
+            ]
         }
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -53,6 +54,29 @@ def login_is_live(session: DbSession, login_id: str, user_id: int) -> bool:
         .where(UserLogin.id == login_id, UserLogin.user_id == user_id)
     ).first()
     return row is not None and row.revoked_at is None and bool(row.is_active)
+
+
+def check_and_touch(
+    session: DbSession, login_id: Any, user_id: int, now: datetime | None = None
+) -> tuple[bool, bool]:
+    """For the manager's own requests: (live, touched).
+
+    ``touched`` says ``last_seen`` was moved forward (at most once per TOUCH_INTERVAL per
+    login), so the caller has a write to commit.
+    """
+    if not isinstance(login_id, str) or not login_id or len(login_id) > 64:
+        return False, False
+    row = session.execute(
+        select(UserLogin.revoked_at, UserLogin.last_seen, User.is_active)
+        .join(User, User.id == UserLogin.user_id)
+        .where(UserLogin.id == login_id, UserLogin.user_id == user_id)
+    ).first()
+    if row is None or row.revoked_at is not None or not row.is_active:
+        return False, False
+    now = now or utcnow()
+    if row.last_seen is not None and row.last_seen >= now - TOUCH_INTERVAL:
+        return True, False
+    return True, touch(session, login_id, now)
 
 
 def touch(session: DbSession, login_id: str, now: datetime | None = None) -> bool:
@@ -105,16 +129,29 @@ def live_logins(session: DbSession, user_id: int) -> list[UserLogin]:
     )
 
 
-def purge(session: DbSession, idle: timedelta, now: datetime | None = None) -> int:
-    """Delete logins revoked more than KEEP_REVOKED ago, and live ones idle longer than
-    ``idle`` (their cookie has expired anyway). Returns how many rows went."""
+def purge(
+    session: DbSession, idle: timedelta, user_id: int | None = None, now: datetime | None = None
+) -> int:
+    """Delete logins revoked more than KEEP_REVOKED ago, and live ones unseen for longer than
+    ``idle`` (their cookie has expired anyway); only ``user_id``'s when given (cheap, at each
+    login). Returns how many rows went."""
     now = now or utcnow()
-    result = session.execute(
-        delete(UserLogin)
-        .where(
-            (UserLogin.revoked_at < now - KEEP_REVOKED)
-            | (UserLogin.revoked_at.is_(None) & (UserLogin.last_seen < now - idle))
-        )
-        .execution_options(synchronize_session=False)
+    query = delete(UserLogin).where(
+        (UserLogin.revoked_at < now - KEEP_REVOKED)
+        | (UserLogin.revoked_at.is_(None) & (UserLogin.last_seen < now - idle))
     )
+    if user_id is not None:
+        query = query.where(UserLogin.user_id == user_id)
+    result = session.execute(query.execution_options(synchronize_session=False))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def to_dict(login: UserLogin, *, current: bool = False) -> dict:
+    """A login for display; its id (a bearer secret) is never shown."""
+    return {
+        "created_at": login.created_at.isoformat() if login.created_at else None,
+        "last_seen": login.last_seen.isoformat() if login.last_seen else None,
+        "address": login.address,
+        "user_agent": login.user_agent,
+        "current": current,
+    }

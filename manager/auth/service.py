@@ -1,25 +1,27 @@
-"""Account services: passwords, login with rate limits, API tokens, user management."""
+"""Account services: passwords, login (throttled), API tokens, user management."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 import bcrypt
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
+from manager.auth import logins, throttle
+from manager.auth.throttle import ThrottlePolicy
 from manager.extensions import DbSession
-from manager.models import LEVELS, ApiToken, LoginAttempt, User, utcnow
+from manager.models import LEVELS, ApiToken, User, utcnow
 from manager.models.user import LANGUAGES, THEMES
 
 TOKEN_PREFIX = "sm_"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,50}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 MIN_PASSWORD = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt reads no further
 
 
 class AccountError(ValueError):
@@ -30,12 +32,6 @@ class AccountError(ValueError):
         self.message = message
         self.field = field
         self.status = status
-
-
-class LoginRateLimited(Exception):
-    def __init__(self, retry_after: int):
-        super().__init__(f"too many failed logins; retry in {retry_after} s")
-        self.retry_after = retry_after
 
 
 def hash_password(password: str) -> str:
@@ -53,62 +49,45 @@ def verify_password(password: str, password_hash: str) -> bool:
 _DUMMY_HASH = hash_password(secrets.token_hex(8))
 
 
-@dataclass(frozen=True)
-class LoginLimits:
-    per_account: int
-    per_address: int
-    window_seconds: int
-
-
-def _retry_after(session: DbSession, column: Any, value: str, limit: int, window: int) -> int:
-    since = utcnow() - timedelta(seconds=window)
-    rows = (
-        session.execute(
-            select(LoginAttempt.attempted_at)
-            .where(column == value, LoginAttempt.attempted_at >= since)
-            .order_by(LoginAttempt.attempted_at.desc())
-            .limit(limit)
+def check_password_policy(
+    password: str, *, min_length: int = MIN_PASSWORD, username: str = "", field: str = "password"
+) -> None:
+    """Raise AccountError (naming ``field``) when ``password`` may not be used."""
+    if len(password) < min_length:
+        raise AccountError(f"Password must be at least {min_length} characters long.", field)
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise AccountError(
+            f"Password must be at most {MAX_PASSWORD_BYTES} bytes long (about "
+            f"{MAX_PASSWORD_BYTES} plain letters, fewer with accents or symbols).",
+            field,
         )
-        .scalars()
-        .all()
-    )
-    if len(rows) < limit:
-        return 0
-    oldest = rows[-1]
-    return max(1, int((oldest + timedelta(seconds=window) - utcnow()).total_seconds()) + 1)
+    if username and password.strip().lower() == username.strip().lower():
+        raise AccountError("Password must not be the username.", field)
 
 
 def authenticate(
-    session: DbSession, username: str, password: str, address: str, limits: LoginLimits
+    session: DbSession,
+    username: str,
+    password: str,
+    address: str,
+    policy: ThrottlePolicy,
+    now: datetime | None = None,
 ) -> User | None:
     """Return the user when the credentials are right; None when wrong.
 
-    Raises LoginRateLimited when the account or the address has too many recent failures;
-    the caller commits (a failure is recorded in ``session``).
+    Raises LoginThrottled when this address has failed too often for this account lately
+    (the password is then not even checked); the caller commits (a failure is recorded).
     """
     username = (username or "").strip()
-    wait = max(
-        _retry_after(
-            session,
-            LoginAttempt.username,
-            username.lower(),
-            limits.per_account,
-            limits.window_seconds,
-        ),
-        _retry_after(
-            session, LoginAttempt.address, address, limits.per_address, limits.window_seconds
-        ),
-    )
-    if wait:
-        raise LoginRateLimited(wait)
+    throttle.check(session, username, address, policy, now)
     user = session.execute(
         select(User).where(func.lower(User.username) == username.lower())
     ).scalar_one_or_none()
     ok = verify_password(password or "", user.password_hash if user else _DUMMY_HASH)
     if user is None or not ok or not user.is_active:
-        session.add(LoginAttempt(username=username.lower()[:50], address=address[:64]))
+        throttle.record_failure(session, username, address, now)
         return None
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username.lower()))
+    throttle.forget(session, username, address)
     user.last_login = utcnow()
     return user
 
@@ -142,7 +121,9 @@ def revoke_token(session: DbSession, token: ApiToken) -> None:
     token.revoked_at = utcnow()
 
 
-def _check_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def _check_fields(
+    data: dict[str, Any], *, creating: bool, min_password: int, username: str = ""
+) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     if "username" in data or creating:
         username = str(data.get("username") or "").strip()
@@ -160,10 +141,9 @@ def _check_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         clean["email"] = email
     if "password" in data or creating:
         password = str(data.get("password") or "")
-        if len(password) < MIN_PASSWORD:
-            raise AccountError(
-                f"Password must be at least {MIN_PASSWORD} characters long.", "password"
-            )
+        check_password_policy(
+            password, min_length=min_password, username=clean.get("username", username)
+        )
         clean["password"] = password
     if "user_level" in data or creating:
         level = str(data.get("user_level") or "")
@@ -198,9 +178,11 @@ def _ensure_unique(session: DbSession, clean: dict[str, Any], exclude_id: int | 
             raise AccountError(f"That {field} is already taken.", field, status=409)
 
 
-def create_user(session: DbSession, data: dict[str, Any]) -> User:
+def create_user(
+    session: DbSession, data: dict[str, Any], *, min_password: int = MIN_PASSWORD
+) -> User:
     """Validate ``data`` and add a new user; raises AccountError with a readable message."""
-    clean = _check_fields(data, creating=True)
+    clean = _check_fields(data, creating=True, min_password=min_password)
     _ensure_unique(session, clean, None)
     user = User(
         username=clean["username"],
@@ -222,9 +204,21 @@ def active_admin_count(session: DbSession) -> int:
     ).scalar_one()
 
 
-def update_user(session: DbSession, user: User, data: dict[str, Any], *, actor: User) -> dict:
-    """Apply validated changes; returns {field: new value} (password shown as '***')."""
-    clean = _check_fields(data, creating=False)
+def update_user(
+    session: DbSession,
+    user: User,
+    data: dict[str, Any],
+    *,
+    actor: User,
+    min_password: int = MIN_PASSWORD,
+    keep_login: str | None = None,
+) -> dict:
+    """Apply validated changes; returns {field: new value} (password shown as '***').
+
+    A new password or a deactivation ends the user's browser logins (all but ``keep_login``
+    when the actor changes their own password).
+    """
+    clean = _check_fields(data, creating=False, min_password=min_password, username=user.username)
     _ensure_unique(session, clean, user.id)
     demoting = clean.get("user_level", "admin") != "admin" or clean.get("is_active") is False
     if (
@@ -242,6 +236,10 @@ def update_user(session: DbSession, user: User, data: dict[str, Any], *, actor: 
         elif getattr(user, field) != value:
             setattr(user, field, value)
             changes[field] = value
+    if "password" in changes:
+        logins.end_all_logins(session, user.id, keep=keep_login if actor.id == user.id else None)
+    if changes.get("is_active") is False:
+        logins.end_all_logins(session, user.id)
     return changes
 
 
