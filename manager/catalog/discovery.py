@@ -85,18 +85,30 @@ class DiscoveryReport:
         return bool(self.added or self.reactivated or self.updated or self.deactivated)
 
     def summary(self) -> str:
-        """One line for the log: counts, then the invalid items and errors by name."""
+        """One line for the log: counts of scripts and groups, then the invalid items and errors.
+
+        Scripts and groups are counted apart: "6 scripts, 3 groups added", never "9 added".
+        """
         parts = [
-            f"{len(self.added)} added",
-            f"{len(self.reactivated)} reactivated",
-            f"{len(self.updated)} updated",
-            f"{len(self.deactivated)} deactivated",
+            f"{_counted(self.added)} added",
+            f"{_counted(self.reactivated)} reactivated",
+            f"{_counted(self.updated)} updated",
+            f"{_counted(self.deactivated)} deactivated",
         ]
         if self.invalid:
             parts.append("invalid: " + ", ".join(sorted(self.invalid)))
         if self.errors:
             parts.append("errors: " + "; ".join(self.errors))
         return ", ".join(parts)
+
+
+def _counted(keys: list[str]) -> str:
+    """Count report keys (``group/script.py`` or ``group``) as "2 scripts, 1 group"; "0" if none."""
+    scripts = sum("/" in key for key in keys)
+    groups = len(keys) - scripts
+    words = [f"{n} {noun}{'s' if n != 1 else ''}" for n, noun in ((scripts, "script"),
+             (groups, "group")) if n]  # fmt: skip
+    return ", ".join(words) or "0"
 
 
 def discover(
