@@ -122,10 +122,10 @@ try:
     print(f"Parameters: {PARAMETERS}")
     print(f"Environment: {ENVIRONMENT}")
     PROXY_MODE = True
-    print("✅ Running in ScriptsManager proxy mode")
+    print("Running in ScriptsManager (batch run)")
 except NameError:
     PROXY_MODE = False
-    print("⚠️ Running in testing mode")
+    print("Running in testing mode")
     WORKSPACE_PATH = os.environ.get("WORKSPACE_PATH") or tempfile.mkdtemp(prefix="csv_summary_")
     PARAMETERS = {}
     ENVIRONMENT = {"USER_ID": "tester", "PROJECT_NAME": "Testing", "USER_LANGUAGE": "en"}

@@ -57,10 +57,10 @@ try:
     print(f"Parameters: {PARAMETERS}")
     print(f"Environment: {ENVIRONMENT}")
     PROXY_MODE = True
-    print("✅ Running in ScriptsManager proxy mode")
+    print("Running in ScriptsManager (batch run)")
 except NameError:
     PROXY_MODE = False
-    print("⚠️ Running in testing mode")
+    print("Running in testing mode")
     PARAMETERS = {}
 
 

@@ -48,13 +48,13 @@ try:
     PROJECT_NAME = ENVIRONMENT.get("PROJECT_NAME")
     USER_LEVEL = ENVIRONMENT.get("USER_LEVEL")
     PROXY_MODE = True
-    print("✅ Running in ScriptsManager proxy mode")
+    print("Running in ScriptsManager proxy mode")
 except NameError:
     # Testing mode: `python calculator.py` serves the page on http://127.0.0.1:$PORT/.
     from flask import Flask
 
     PROXY_MODE = False
-    print("⚠️ Running in testing mode")
+    print("Running in testing mode")
     WORKSPACE_PATH = os.environ.get("WORKSPACE_PATH") or tempfile.mkdtemp(prefix="calculator_")
     PARAMETERS = {}
     ENVIRONMENT = {

@@ -173,7 +173,10 @@ def test_batch_scripts_run_with_injected_context(
     )
 
     assert result.returncode == 0, result.stderr
-    assert "Running in ScriptsManager proxy mode" in result.stdout
+    # A batch run is no proxied interface; and no emoji (a box in a browser without the font).
+    assert "Running in ScriptsManager (batch run)" in result.stdout
+    assert "proxy mode" not in result.stdout
+    assert result.stdout.isascii(), [c for c in result.stdout if not c.isascii()]
 
 
 def test_csv_summary_writes_its_report(tmp_path: Path) -> None:
