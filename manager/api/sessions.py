@@ -36,6 +36,7 @@ def execution_view(execution: Execution, process: ScriptProcess | None = None) -
         "exit_code": execution.exit_code,
         "oom_killed": execution.oom_killed,
         "timed_out": execution.timed_out,
+        "log_truncated": execution.log_truncated,
         "image": execution.image,
         "limits": execution.limits,
         "parameters": execution.parameters,

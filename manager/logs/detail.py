@@ -170,6 +170,7 @@ def run_detail(db: DbSession, run: Run, *, with_outputs: bool = True) -> dict[st
             "limits": execution.limits or {},
             "oom_killed": execution.oom_killed,
             "timed_out": execution.timed_out,
+            "log_truncated": execution.log_truncated,
             "peak_memory_bytes": execution.peak_memory_bytes,
             "proxy_url": execution.proxy_url if execution.status in LIVE_STATUSES else None,
             "session_info": record["session_info"],

@@ -42,6 +42,7 @@
     part("run-end").replaceChildren(run.end_time ? sm.timeElement(run.end_time) : "—");
     if (run.oom_killed) note("danger", "run-oom", "memory", t("run.oom"));
     if (run.timed_out || run.status === "timed_out") note("warning", "run-timeout", "stopwatch", t("run.timed_out"));
+    if (run.log_truncated) note("warning", "run-log-truncated", "scissors", t("run.log_truncated"));
     const remove = part("run-delete");
     if (remove && !live) {
       remove.disabled = false;
