@@ -17,7 +17,7 @@ from manager.proxy.headers import split_cookies
 
 log = logging.getLogger("scriptsmanager.proxy")
 
-AUTH_TTL = 5.0  # seconds a verified cookie or token is trusted without a database look-up
+AUTH_TTL = 2.0  # seconds a verified cookie or token is trusted without a database look-up
 REFRESH_AFTER = 60.0  # re-sign the session cookie once it is this old, as Flask would on a page
 MAX_ENTRIES = 10_000
 
@@ -38,6 +38,9 @@ class Identity:
     cookie: str
     used_token: bool = False
     refreshed_session: str | None = None  # a Set-Cookie value extending the manager's session
+    login_id: str | None = None  # the browser login behind a session cookie
+    session_key: str | None = None  # a session host's cookie holds for this session only
+    manager_origin: str | None = None  # where the manager is, seen from a session host
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,25 @@ class _Session:
     caller: Caller
     data: dict[str, Any]
     signed_at: float  # Unix time the cookie was signed
+
+
+def caller_if_live(app: Flask, user_id: int, login_id: str | None) -> Caller | None:
+    """The caller when the user is active and (for a browser login) the login is not revoked."""
+    from manager.extensions import db
+    from manager.models import User, UserLogin
+
+    with app.app_context():
+        try:
+            user = db.session.get(User, user_id)
+            if user is None or not user.is_active:
+                return None
+            if login_id is not None:
+                login = db.session.get(UserLogin, login_id)
+                if login is None or login.user_id != user_id or login.revoked_at is not None:
+                    return None
+            return Caller(user.id, user.is_admin)
+        finally:
+            db.session.remove()
 
 
 class TtlCache:
@@ -114,7 +136,13 @@ class Authenticator:
                 refreshed = None
                 if self.wall_clock() - session.signed_at > REFRESH_AFTER:
                     refreshed = self._refreshed_cookie(session)
-                return Identity(session.caller, kept, refreshed_session=refreshed)
+                login_id = session.data.get("_login_id")
+                return Identity(
+                    session.caller,
+                    kept,
+                    refreshed_session=refreshed,
+                    login_id=login_id if isinstance(login_id, str) else None,
+                )
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         if authorization[:7].lower() == "bearer ":
             caller = self._from_token(authorization[7:].strip(), now)
@@ -142,7 +170,10 @@ class Authenticator:
         user_id = data.get("_user_id") if isinstance(data, dict) else None
         if not isinstance(user_id, str) or not user_id.isdigit():
             return None
-        caller = self._load_user(int(user_id))
+        login_id = data.get("_login_id")
+        caller = caller_if_live(
+            self.app, int(user_id), login_id if isinstance(login_id, str) else None
+        )
         return _Session(caller, data, signed.timestamp()) if caller else None
 
     def _serializer(self) -> Any:
@@ -169,18 +200,14 @@ class Authenticator:
             samesite=interface.get_cookie_samesite(app),
         )
 
-    def _load_user(self, user_id: int) -> Caller | None:
-        from manager.extensions import db
-        from manager.models import User
+    def caller_for_token(self, token: str) -> Caller | None:
+        """The caller behind a manager API token (cached), None when it is not one."""
+        return self._from_token(token, self.clock())
 
-        with self.app.app_context():
-            try:
-                user = db.session.get(User, user_id)
-                if user is None or not user.is_active:
-                    return None
-                return Caller(user.id, user.is_admin)
-            finally:
-                db.session.remove()
+    def forget(self, *_: Any, **__: Any) -> None:
+        """Drop cached answers (a login of this process just ended)."""
+        self._sessions.clear()
+        self._tokens.clear()
 
     def _from_token(self, token: str, now: float) -> Caller | None:
         if not token:

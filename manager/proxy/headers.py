@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
@@ -47,6 +48,16 @@ DROPPED_REQUEST_KEYS = frozenset(
         "HTTP_FORWARDED",
     }
 )
+
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control character but a tab
+
+
+class UnsafeRequestHeader(ValueError):
+    """A request header holds control characters; it is not forwarded (400)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The request header {name} holds control characters.")
+
 
 # Response headers the WSGI server in front writes itself.
 SERVER_SET = frozenset({"date", "server"})
@@ -110,11 +121,17 @@ def request_head(
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
     for key, value in environ.items():
         if key[:5] == "HTTP_" and key not in DROPPED_REQUEST_KEYS and key not in skip:
+            if CONTROL.search(str(value)):
+                raise UnsafeRequestHeader(header_name(key))
             lines.append(f"{header_name(key)}: {value}\r\n")
     content_type = environ.get("CONTENT_TYPE")
     if content_type:
+        if CONTROL.search(str(content_type)):
+            raise UnsafeRequestHeader("Content-Type")
         lines.append(f"Content-Type: {content_type}\r\n")
     if cookie:
+        if CONTROL.search(cookie):
+            raise UnsafeRequestHeader("Cookie")
         lines.append(f"Cookie: {cookie}\r\n")
     for name, value in forwarded.items():
         lines.append(f"{name}: {value}\r\n")
@@ -179,6 +196,22 @@ def rewrite_set_cookie(value: str, prefix: str, forbidden: Collection[str]) -> s
     return "; ".join(out)
 
 
+def protective_headers(frame_origin: str | None) -> tuple[tuple[str, str], ...]:
+    """Headers set on every proxied response, whatever the script sent: no MIME sniffing, and
+    only the manager (``frame_origin``; nobody when None) may frame the session's pages."""
+    ancestors = frame_origin or "'none'"
+    return (
+        ("X-Content-Type-Options", "nosniff"),
+        ("Content-Security-Policy", f"frame-ancestors {ancestors}"),
+    )
+
+
+def _replaced_by_proxy(lowered: str) -> bool:
+    """Response headers of the script the proxy drops: CORS grants would open the session to
+    other origins; nosniff is set by the proxy itself."""
+    return lowered.startswith("access-control-allow-") or lowered == "x-content-type-options"
+
+
 def response_headers(
     lines: list[str],
     *,
@@ -186,10 +219,11 @@ def response_headers(
     upstream_hosts: Collection[str],
     forbidden_cookies: Collection[str],
     keep_date: bool = False,
+    protect: tuple[tuple[str, str], ...] = (),
 ) -> list[tuple[str, str]]:
     """Turn upstream header lines into WSGI headers: hop-by-hop removed, redirects and cookies
     kept under the prefix; Date and Server dropped (the server in front writes its own) unless
-    ``keep_date``."""
+    ``keep_date``; CORS grants dropped and the ``protect`` headers added."""
     headers: list[tuple[str, str]] = []
     extra_hop: set[str] = set()
     for line in lines:
@@ -205,6 +239,8 @@ def response_headers(
             continue
         if lowered in SERVER_SET and not (keep_date and lowered == "date"):
             continue
+        if _replaced_by_proxy(lowered):
+            continue
         if lowered == "location":
             value = rewrite_location(value, prefix, upstream_hosts)
         elif lowered == "set-cookie":
@@ -215,4 +251,5 @@ def response_headers(
         headers.append((name, value))
     if extra_hop - {"close", "keep-alive"}:
         headers = [(k, v) for k, v in headers if k.lower() not in extra_hop]
+    headers.extend(protect)
     return headers

@@ -48,7 +48,7 @@ def serve_following(
     Raises StopIteration when the connection is to close (gunicorn closes it), OSError when the
     client went away.
     """
-    reader = _RequestReader(first, client)
+    reader = _RequestReader(first, client, proxy)
     timeout = client.gettimeout()
     client.settimeout(KEEPALIVE)
     try:
@@ -64,7 +64,8 @@ def serve_following(
                 raise StopIteration  # the client closed the connection
             environ, match = request
             writer = _Writer(client, environ)
-            result = proxy.handle(environ, writer.start_response, match)
+            site = proxy.router.site(environ.get("HTTP_HOST", ""))
+            result = proxy.handle(environ, writer.start_response, match, site)
             if result is not direct.ALREADY_HANDLED:
                 writer.write_all(result)
             body: _Body = environ["wsgi.input"]
@@ -78,8 +79,11 @@ def serve_following(
 class _RequestReader:
     """Reads request heads off the socket, keeping what was read past them."""
 
-    def __init__(self, first: dict[str, Any], client: socket.socket) -> None:
+    def __init__(
+        self, first: dict[str, Any], client: socket.socket, proxy: ProxyMiddleware
+    ) -> None:
         self.client = client
+        self.proxy = proxy
         self.buffer = b""
         self.base = {
             "wsgi.version": (1, 0),
@@ -135,6 +139,8 @@ class _RequestReader:
             SERVER_PROTOCOL=version,
         )
         _add_headers(environ, header_block)
+        if not self.proxy.serves_fast(environ):
+            raise HandBack  # the manager's host: a ticket redirect or a page, not a relay
         length = environ.get("CONTENT_LENGTH", "0")
         if not length.isdigit():
             raise HandBack

@@ -11,15 +11,18 @@ from typing import Any
 
 from flask import Flask
 
-from manager.proxy import direct, keepalive, outgoing, pages, websocket
+from manager.proxy import direct, keepalive, outgoing, pages, sessionhost, websocket
 from manager.proxy.auth import Authenticator, Caller, Identity, TtlCache
-from manager.proxy.headers import response_headers
+from manager.proxy.headers import UnsafeRequestHeader, protective_headers, response_headers
+from manager.proxy.hostauth import COOKIE_NAME, HostGate
+from manager.proxy.hosts import HostRouter, SessionSite
 from manager.proxy.resolver import ProxyDenied, ProxyTarget, ProxyUnavailable, Resolver
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.upstream import (
     Connection,
     ConnectionPool,
     ResponseHead,
+    UnsafeHeader,
     UpstreamError,
     close,
     iter_chunked,
@@ -42,7 +45,10 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 class ProxyMiddleware:
     """Serve ``/project/<p>/script/<s>/user/<u>/...`` from the session's container.
 
-    Everything else goes to ``wsgi_app`` (Flask) untouched. The resolver is looked up in
+    Requests are routed by ``Host`` first: a session host (see ``hosts``) is served here and
+    nothing of the manager is reachable on it; on the manager's host the proxy path only hands
+    out a ticket into the session host (unless SM_SESSION_HOST_MODE=manager), and everything else
+    goes to ``wsgi_app`` (Flask) untouched. The resolver is looked up in
     ``app.extensions["sm_proxy_resolver"]`` on each cache miss, so it may be installed late.
     """
 
@@ -63,16 +69,25 @@ class ProxyMiddleware:
             read_timeout=float(config.get("SM_PROXY_READ_TIMEOUT", 300.0)),
         )
         self.auth = Authenticator(app, clock=clock)
+        self.router = HostRouter.from_config(config)
+        self.gate = HostGate(app, clock=clock)
+        self.forbidden_cookies = self.auth.manager_cookies | {COOKIE_NAME}
         self._targets = TtlCache(RESOLVE_TTL)
         self._touched: dict[str, float] = {}
         self._login_url: str | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        path: str = environ.get("PATH_INFO", "")
-        match = PROXY_PATH.match(path) if path[:9] == "/project/" else None
-        if match is None:
-            return self.wsgi_app(environ, start_response)
-        result = self.handle(environ, start_response, match)
+        site = self.router.site(environ.get("HTTP_HOST", "")) if self.router.isolated else None
+        if site is not None:
+            result = self.guarded(sessionhost.serve, environ, start_response, site)
+        else:
+            path: str = environ.get("PATH_INFO", "")
+            match = PROXY_PATH.match(path) if path[:9] == "/project/" else None
+            if match is None:
+                return self.wsgi_app(environ, start_response)
+            if self.router.isolated:
+                return self.guarded(sessionhost.enter, environ, start_response, match)
+            result = self.handle(environ, start_response, match, None)
         if result is direct.ALREADY_HANDLED and not environ.get("SCRIPT_NAME"):
             unreader = keepalive.unreader_of(environ)
             if unreader is not None and "close" not in environ.get("HTTP_CONNECTION", "").lower():
@@ -80,13 +95,22 @@ class ProxyMiddleware:
                 return keepalive.serve_following(self, environ, unreader, client)
         return result
 
-    def handle(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], match: re.Match[str]
+    def serves_fast(self, environ: dict[str, Any]) -> bool:
+        """True when a keep-alive request is a relay this proxy serves without Flask."""
+        return (
+            not self.router.isolated or self.router.site(environ.get("HTTP_HOST", "")) is not None
+        )
+
+    def guarded(
+        self,
+        handler: Callable[..., Any],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        *args: Any,
     ) -> Any:
-        """Serve one proxy request; returns a WSGI body, or ALREADY_HANDLED when it was
-        written on the socket directly."""
+        """Run ``handler``, answering the proxy's own refusals with a page (or JSON)."""
         try:
-            return self._proxy(environ, start_response, match)
+            return handler(self, environ, start_response, *args)
         except ProxyDenied as exc:
             return pages.error(self.app, environ, start_response, exc.status, exc.message)
         except ProxyUnavailable as exc:
@@ -98,25 +122,67 @@ class ProxyMiddleware:
                 exc.message,
                 retry_after=exc.retry_after,
             )
+        except UnsafeRequestHeader as exc:
+            return pages.error(self.app, environ, start_response, 400, str(exc))
+
+    def handle(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        match: re.Match[str],
+        site: SessionSite | None = None,
+    ) -> Any:
+        """Serve one proxy request; returns a WSGI body, or ALREADY_HANDLED when it was
+        written on the socket directly."""
+        return self.guarded(ProxyMiddleware._proxy, environ, start_response, match, site)
+
+    def resolver(self) -> Resolver:
+        resolver: Resolver | None = self.app.extensions.get("sm_proxy_resolver")
+        if resolver is None:
+            raise ProxyUnavailable(503, "Sessions are not available yet.", retry_after=5)
+        return resolver
 
     def _proxy(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], match: re.Match[str]
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        match: re.Match[str],
+        site: SessionSite | None,
     ) -> Any:
-        identity = self.auth.identify(environ)
-        caller = identity.caller
-        if caller is None:
-            return pages.unauthorized(self.app, environ, start_response, self.login_url())
         project_id, script_id, url_user_id = (int(x) for x in match.group(1, 2, 3))
+        if site is None:
+            identity = self.auth.identify(environ)
+            if identity.caller is None:
+                return pages.unauthorized(self.app, environ, start_response, self.login_url())
+        else:
+            ids = (project_id, script_id, url_user_id)
+            if site.ids is not None and ids != site.ids:
+                raise ProxyDenied(404, "This host serves another session.")
+            identity = sessionhost.identify(self, environ, site, ids)
+            if identity.caller is None:
+                return sessionhost.back_to_manager(
+                    self, environ, start_response, identity, pages.TITLES[401]
+                )
+        caller = identity.caller
         rest = match.group(4)
         path_prefix = match.string[: match.start(4)] if rest else match.string
         prefix = environ.get("SCRIPT_NAME", "") + path_prefix
         target = self._resolve(caller, project_id, script_id, url_user_id)
+        if identity.session_key is not None and target.session_key != identity.session_key:
+            # The cookie was made for an earlier session of this script: enter anew.
+            return sessionhost.back_to_manager(
+                self, environ, start_response, identity, "This session has ended."
+            )
         if rest is None:
             query = environ.get("QUERY_STRING", "")
             return pages.redirect(start_response, prefix + "/" + (f"?{query}" if query else ""))
         self.touch(target.session_key)
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            origin = environ.get("HTTP_ORIGIN")
+            if origin is not None and origin.lower() != sessionhost.origin_of(environ).lower():
+                raise ProxyDenied(403, "This WebSocket may only be opened by the session's pages.")
             return websocket.relay(self, environ, start_response, target, prefix, identity)
+        assert caller is not None
         key = (caller.user_id, caller.is_admin, project_id, script_id, url_user_id)
         try:
             return self._forward(environ, start_response, target, prefix, identity)
@@ -133,11 +199,10 @@ class ProxyMiddleware:
                 bodiless = int(environ.get("CONTENT_LENGTH") or 0) == 0 and not environ.get(
                     "HTTP_TRANSFER_ENCODING"
                 )
-                if fresh != target and bodiless:
+                stale = identity.session_key not in (None, fresh.session_key)
+                if fresh != target and bodiless and not stale:
                     return self._forward(environ, start_response, fresh, prefix, identity)
-            return pages.error(
-                self.app, environ, start_response, 502, "The session's web server did not answer."
-            )
+            return pages.error(self.app, environ, start_response, 502, _failure(exc))
 
     def _resolve(
         self, caller: Caller, project_id: int, script_id: int, url_user_id: int
@@ -149,9 +214,7 @@ class ProxyMiddleware:
             if isinstance(cached, ProxyDenied):
                 raise cached
             return cached
-        resolver: Resolver | None = self.app.extensions.get("sm_proxy_resolver")
-        if resolver is None:
-            raise ProxyUnavailable(503, "Sessions are not available yet.", retry_after=5)
+        resolver = self.resolver()
         try:
             target = resolver.resolve(
                 user_id=caller.user_id,
@@ -174,6 +237,12 @@ class ProxyMiddleware:
             raise
         self._targets.put(key, target, now)
         return target
+
+    def protection(self, identity: Identity) -> tuple[tuple[str, str], ...]:
+        """Headers every proxied response gets: only the manager may frame the session."""
+        if not self.router.isolated:
+            return protective_headers("'self'")
+        return protective_headers(identity.manager_origin or self.router.public_url or None)
 
     def touch(self, session_key: str) -> None:
         now = self.clock()
@@ -229,8 +298,9 @@ class ProxyMiddleware:
             response.lines,
             prefix=prefix,
             upstream_hosts=outgoing.upstream_hosts(target),
-            forbidden_cookies=self.auth.manager_cookies,
+            forbidden_cookies=self.forbidden_cookies,
             keep_date=client is not None,
+            protect=self.protection(identity),
         )
         if identity.refreshed_session:
             headers.append(("Set-Cookie", identity.refreshed_session))
@@ -318,3 +388,9 @@ class ProxyMiddleware:
                 self.pool.release(conn)
             else:
                 close(conn)
+
+
+def _failure(exc: UpstreamError) -> str:
+    if isinstance(exc, UnsafeHeader):
+        return "The session's web server sent a header with control characters; it was refused."
+    return "The session's web server did not answer."

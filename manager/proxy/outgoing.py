@@ -12,6 +12,7 @@ from manager.proxy.auth import Identity
 from manager.proxy.resolver import ProxyTarget
 from manager.proxy.upstream import Connection, UpstreamError, send_all
 
+MANAGER_TOKEN_PREFIX = "sm_"  # manager.auth.service.TOKEN_PREFIX: every API token starts so
 BODY_BUFFER = 64 * 1024  # request bodies up to this size go out in one write with the head
 SHORT_BODY = "the client sent less body than it announced"
 
@@ -33,8 +34,13 @@ def request_head(
         "X-Forwarded-Prefix": prefix,
     }
     skip = headers.connection_tokens(environ)
-    if identity.used_token:
-        skip = skip | {"HTTP_AUTHORIZATION"}  # the manager's token is not the script's
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    if (
+        identity.used_token
+        or authorization[:7].lower() == "bearer "
+        and (authorization[7:].lstrip().startswith(MANAGER_TOKEN_PREFIX))
+    ):
+        skip = skip | {"HTTP_AUTHORIZATION"}  # the manager's tokens are never the script's
     return headers.request_head(
         environ,
         target=request_target(environ, prefix),

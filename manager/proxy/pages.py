@@ -13,6 +13,8 @@ from flask import Flask, render_template
 
 log = logging.getLogger("scriptsmanager.proxy")
 
+SESSION_HOST_KEY = "sm.manager_origin"  # set in the environ of requests on a session host
+
 TITLES = {
     401: "Please log in to open this session.",
     403: "You are not allowed to open this session.",
@@ -98,8 +100,11 @@ _REASONS = {
 def _render(
     app: Flask, environ: Mapping[str, Any], status: int, message: str, retry_after: int | None
 ) -> str:
-    """Render with the app's look (navigation, theme, language); a bare page if that fails."""
+    """Render with the app's look (navigation, theme, language); a bare page if that fails,
+    and on a session host, where nothing of the manager's (its assets, its login) is served."""
     title = TITLES.get(status, "The session cannot be shown.")
+    if SESSION_HOST_KEY in environ:
+        return _bare(status, title, message, retry_after, environ[SESSION_HOST_KEY] or "")
     try:
         with app.request_context(dict(environ)):
             return render_template(
@@ -111,10 +116,19 @@ def _render(
             )
     except Exception:  # the page must not fail because of the page; the log has why
         log.exception("could not render the proxy error page")
+    return _bare(status, title, message, retry_after, environ.get("SCRIPT_NAME", ""))
+
+
+def _bare(status: int, title: str, message: str, retry_after: int | None, home: str) -> str:
+    """A self-contained page (no script, no assets) with a link to the manager at ``home``."""
     refresh = f'<meta http-equiv="refresh" content="{retry_after or 2}">' if status == 503 else ""
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'>{refresh}<title>{status}</title>"
-        f"</head><body><h1>{escape(title)}</h1><p>{escape(message)}</p>"
-        f"<p><a href='{escape(environ.get('SCRIPT_NAME', ''))}/'>Back to the dashboard</a></p>"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{refresh}"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{status}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;"
+        f"margin:4rem auto;padding:0 1rem;color:#333}}a{{color:#0d6efd}}</style></head><body>"
+        f"<p style='font-size:3rem;margin:0;color:#999'>{status}</p>"
+        f"<h1 style='font-size:1.4rem'>{escape(title)}</h1><p>{escape(message)}</p>"
+        f"<p><a href='{escape(home)}/' data-sm=\"to-dashboard\">Back to the dashboard</a></p>"
         "</body></html>"
     )

@@ -50,6 +50,14 @@ class Resolver(Protocol):
         """
         ...
 
+    def session_key(
+        self, *, user_id: int, is_admin: bool, project_id: int, script_id: int, url_user_id: int
+    ) -> str:
+        """The execution uuid of the live (starting or running) session behind the URL's ids,
+        with the same ownership rules as ``resolve``; raises ProxyDenied or ProxyUnavailable.
+        Used to mint a ticket into the session's host, so it does not wait for a start."""
+        ...
+
     def touch(self, session_key: str) -> None:
         """Record activity on a session (for its idle timeout); called often, keep it in memory."""
         ...
@@ -86,6 +94,18 @@ class StaticResolver:
         if session.state == "gone":
             raise ProxyUnavailable(502, "The session has ended.")
         return session.target
+
+    def session_key(
+        self, *, user_id: int, is_admin: bool, project_id: int, script_id: int, url_user_id: int
+    ) -> str:
+        if url_user_id != user_id and not is_admin:
+            raise ProxyDenied(403, "This session belongs to another user.")
+        session = self.sessions.get((project_id, script_id, url_user_id))
+        if session is None:
+            raise ProxyDenied(404, "There is no such session.")
+        if session.state == "gone":
+            raise ProxyUnavailable(502, "The session has ended.")
+        return session.target.session_key
 
     def touch(self, session_key: str) -> None:
         self.touched[session_key] = self.touched.get(session_key, 0) + 1

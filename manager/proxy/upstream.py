@@ -7,6 +7,7 @@ manager's gunicorn worker) and plain blocking under threads (the development ser
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -141,6 +142,20 @@ class ResponseHead:
     keep_alive: bool
 
 
+# A control character other than a tab, or CR/LF anywhere but as a CRLF line end, or a line
+# starting with white space (obsolete folding): a header could be smuggled past the proxy.
+UNSAFE_HEAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n|\n[ \t]")
+
+
+class UnsafeHeader(UpstreamError):
+    """The session's response head holds control characters; it is refused whole."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the session's response has a header with control characters", before_response=False
+        )
+
+
 def read_head(conn: Connection, method: str) -> ResponseHead:
     """Read one response head (skipping 1xx interim responses other than 101)."""
     sock = conn.sock
@@ -166,6 +181,8 @@ def read_head(conn: Connection, method: str) -> ResponseHead:
             continue
         head = buf[:end].decode("latin-1")
         rest = buf[end + 4 :]
+        if UNSAFE_HEAD.search(head):
+            raise UnsafeHeader()
         status_line, _, header_block = head.partition("\r\n")
         version, _, status = status_line.partition(" ")
         try:

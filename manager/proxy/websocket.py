@@ -67,7 +67,8 @@ def relay(
         response.lines,
         prefix=prefix,
         upstream_hosts={f"{target.host}:{target.port}"},
-        forbidden_cookies=proxy.auth.manager_cookies,
+        forbidden_cookies=proxy.forbidden_cookies,
+        protect=proxy.protection(identity),
     )
     lines = [f"HTTP/1.1 {response.status}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"]
     lines += [f"{name}: {value}\r\n" for name, value in headers]

@@ -13,6 +13,9 @@ from manager.proxy.resolver import ProxyDenied, ProxyTarget, ProxyUnavailable
 from manager.sessions.backend import SessionBackend
 from manager.sessions.monitor import Activity, health_ok
 
+ENDED = 502
+ENDED_MESSAGE = "This session has ended. Start it again from its group page."
+
 
 class SessionResolver:
     """Implements ``manager.proxy.resolver.Resolver`` over the database's live sessions.
@@ -40,6 +43,30 @@ class SessionResolver:
     def resolve(
         self, *, user_id: int, is_admin: bool, project_id: int, script_id: int, url_user_id: int
     ) -> ProxyTarget:
+        process, execution_uuid = self._latest(
+            user_id, is_admin, project_id, script_id, url_user_id
+        )
+        if process.status == "starting":
+            return self._await_ready(process, execution_uuid)
+        address = (process.backend_state or {}).get("address")
+        if process.status not in ("running", "stopping") or not address:
+            raise ProxyUnavailable(ENDED, ENDED_MESSAGE)
+        return ProxyTarget(host=str(address[0]), port=int(address[1]), session_key=execution_uuid)
+
+    def session_key(
+        self, *, user_id: int, is_admin: bool, project_id: int, script_id: int, url_user_id: int
+    ) -> str:
+        process, execution_uuid = self._latest(
+            user_id, is_admin, project_id, script_id, url_user_id
+        )
+        if process.status not in ("starting", "running"):
+            raise ProxyUnavailable(ENDED, ENDED_MESSAGE)
+        return str(execution_uuid)
+
+    def _latest(
+        self, user_id: int, is_admin: bool, project_id: int, script_id: int, url_user_id: int
+    ) -> tuple[ScriptProcess, str]:
+        """The newest interactive session behind the URL's ids, if the caller may reach it."""
         if url_user_id != user_id and not (is_admin and self.admin_inspect):
             raise ProxyDenied(403, "This session belongs to another user.")
         from manager.extensions import db
@@ -65,14 +92,7 @@ class SessionResolver:
                 "There is no session of this script in this project. Start it from its group page.",
             )
         process, execution_uuid = row
-        if process.status == "starting":
-            return self._await_ready(process, execution_uuid)
-        address = (process.backend_state or {}).get("address")
-        if process.status not in ("running", "stopping") or not address:
-            raise ProxyUnavailable(
-                502, "This session has ended. Start it again from its group page."
-            )
-        return ProxyTarget(host=str(address[0]), port=int(address[1]), session_key=execution_uuid)
+        return process, execution_uuid
 
     def _await_ready(self, process: ScriptProcess, execution_uuid: str) -> ProxyTarget:
         """Wait for a starting session's health check; 503 when it takes longer."""

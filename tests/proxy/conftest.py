@@ -111,14 +111,20 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
 
 @dataclass
 class Manager:
-    """The manager under test, and who is who in it."""
+    """The manager under test, and who is who in it.
+
+    ``base`` is the manager's origin; each session is served from a host of its own,
+    ``p<p>-s<s>-u<u>.localhost`` on the same port (tests resolve ``*.localhost`` to loopback).
+    """
 
     base: str
     ids: dict[str, int]
     tokens: dict[str, str]
     sessions: dict[str, str] = field(default_factory=dict)  # name -> proxy prefix
 
-    def login(self, username: str) -> requests.Session:
+    def login(self, username: str, enter: bool = True) -> requests.Session:
+        """Log in on the manager's origin; with ``enter``, also take a ticket into every
+        session host the user may open (as a browser does on the way to a session's page)."""
         http = requests.Session()
         response = http.post(
             f"{self.base}/api/auth/login",
@@ -126,9 +132,37 @@ class Manager:
             timeout=10,
         )
         assert response.status_code == 200, response.text
+        if enter:
+            for name in self.sessions:
+                self.enter(http, name)
         return http
 
+    def enter(self, http: requests.Session, session: str) -> requests.Response:
+        """Follow the manager's ticket redirect into a session's host."""
+        return http.get(self.manager_url(session), headers={"Accept": "text/html"}, timeout=10)
+
+    def cookie(self, http: requests.Session, session: str | None = None) -> str:
+        """The Cookie header a browser would send to ``session``'s host (None: the manager)."""
+        name = self.host(session).split(":")[0] if session else "localhost.local"
+        return "; ".join(f"{c.name}={c.value}" for c in http.cookies if c.domain == name)
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
+
+    def host(self, session: str) -> str:
+        project, script, user = self.sessions[session].split("/")[2::2]
+        return f"p{project}-s{script}-u{user}.localhost:{self.port}"
+
+    def origin(self, session: str) -> str:
+        return f"http://{self.host(session)}"
+
     def url(self, session: str, path: str = "/") -> str:
+        """The session's URL on its own host."""
+        return f"{self.origin(session)}{self.sessions[session]}{path}"
+
+    def manager_url(self, session: str, path: str = "/") -> str:
+        """The same path on the manager's origin (it redirects to the session host)."""
         return f"{self.base}{self.sessions[session]}{path}"
 
 
@@ -209,7 +243,7 @@ def manager(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Ite
     )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/login", server.proc, log)
-        yield _manager(settings, names, f"http://127.0.0.1:{port}", Path(settings["output"]))
+        yield _manager(settings, names, f"http://localhost:{port}", Path(settings["output"]))
     finally:
         server.stop()
 
@@ -229,7 +263,7 @@ def dev_manager(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) ->
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        base = f"http://127.0.0.1:{server.server_port}"
+        base = f"http://localhost:{server.server_port}"
         wait_until_up(f"{base}/login", None, None)
         yield _manager(settings, names, base, Path(settings["output"]))
     finally:

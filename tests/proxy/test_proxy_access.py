@@ -14,11 +14,20 @@ JSON = {"Accept": "application/json"}
 
 
 def test_anonymous_browser_goes_to_login_and_comes_back(any_manager: Manager) -> None:
+    """Session host -> the same path on the manager's origin -> its login page."""
     url = any_manager.url("alice", "/form?x=1")
     response = requests.get(url, headers=HTML, allow_redirects=False, timeout=10)
     assert response.status_code == 302
-    path = url.removeprefix(any_manager.base)
-    assert response.headers["Location"] == f"/login?next={quote(path, safe='')}"
+    path = url.removeprefix(any_manager.origin("alice"))
+    assert response.headers["Location"] == f"http://localhost:{any_manager.port}{path}"
+    on_manager = requests.get(
+        any_manager.manager_url("alice", "/form?x=1"),
+        headers=HTML,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert on_manager.status_code == 302
+    assert on_manager.headers["Location"] == f"/login?next={quote(path, safe='')}"
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -49,9 +58,13 @@ def test_forged_or_expired_cookie_is_anonymous(any_manager: Manager) -> None:
 
 @pytest.mark.parametrize("session", ["bob", "starting", "dead"])
 def test_another_users_session_is_forbidden(any_manager: Manager, session: str) -> None:
+    """The manager refuses a ticket into another user's session; without one, the session's
+    host lets nobody in."""
     http = any_manager.login("alice" if session == "bob" else "bob")
+    entry = http.get(any_manager.manager_url(session, "/echo"), headers=JSON, timeout=10)
+    assert entry.status_code == 403
     response = http.get(any_manager.url(session, "/echo"), headers=JSON, timeout=10)
-    assert response.status_code == 403
+    assert response.status_code == 401
 
 
 def test_url_user_id_is_checked_not_trusted(any_manager: Manager) -> None:
@@ -62,6 +75,9 @@ def test_url_user_id_is_checked_not_trusted(any_manager: Manager) -> None:
     as_alice = f"/project/1/script/2/user/{ids['alice']}/echo"
     assert http.get(any_manager.base + bob_path, headers=JSON, timeout=10).status_code == 403
     assert http.get(any_manager.base + as_alice, headers=JSON, timeout=10).status_code == 404
+    # Alice's own session host does not serve Bob's path, cookie or not.
+    on_alices_host = any_manager.origin("alice") + bob_path
+    assert http.get(on_alices_host, headers=JSON, timeout=10).status_code == 404
     missing = f"/project/9/script/9/user/{ids['alice']}/"
     page = http.get(any_manager.base + missing, headers=HTML, timeout=10)
     assert page.status_code == 404 and "There is no such session" in page.text
@@ -92,7 +108,7 @@ def test_ended_or_unreachable_session_says_so(any_manager: Manager, session: str
     assert "This session has ended or cannot be reached" in page.text
     assert 'data-sm="to-dashboard"' in page.text
     assert "Traceback" not in page.text
-    data = http.post(any_manager.url(session, "/echo"), headers=JSON, timeout=10)
+    data = http.get(any_manager.manager_url(session, "/echo"), headers=JSON, timeout=10)
     assert data.status_code == 502 and data.json()["error"] == 502
 
 
@@ -116,7 +132,7 @@ def test_manager_pages_are_untouched_by_the_proxy(any_manager: Manager) -> None:
 
 def test_anonymous_form_post_gets_a_page_with_a_login_link(any_manager: Manager) -> None:
     response = requests.post(
-        any_manager.url("alice", "/form"),
+        any_manager.manager_url("alice", "/form"),
         data={"name": "x"},
         headers=HTML,
         allow_redirects=False,
@@ -124,3 +140,7 @@ def test_anonymous_form_post_gets_a_page_with_a_login_link(any_manager: Manager)
     )
     assert response.status_code == 401
     assert 'href="/login"' in response.text
+    on_host = requests.post(
+        any_manager.url("alice", "/form"), data={"name": "x"}, headers=HTML, timeout=10
+    )
+    assert on_host.status_code == 401

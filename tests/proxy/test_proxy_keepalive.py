@@ -12,12 +12,14 @@ from conftest import Manager
 
 
 def connect(manager: Manager) -> http.client.HTTPConnection:
-    host, port = manager.base.removeprefix("http://").split(":")
-    return http.client.HTTPConnection(host, int(port), timeout=10)
+    return http.client.HTTPConnection("127.0.0.1", manager.port, timeout=10)
 
 
-def cookie_header(manager: Manager, username: str) -> dict[str, str]:
-    return {"Cookie": f"sm_session={manager.login(username).cookies['sm_session']}"}
+def cookie_header(manager: Manager, username: str, session: str | None = None) -> dict[str, str]:
+    """Host and Cookie headers for ``session``'s host (None: the manager's host)."""
+    http = manager.login(username)
+    host = manager.host(session) if session else f"localhost:{manager.port}"
+    return {"Host": host, "Cookie": manager.cookie(http, session)}
 
 
 def exchange(
@@ -33,7 +35,10 @@ def exchange(
 
 
 def test_one_connection_serves_every_kind_of_answer(manager: Manager) -> None:
-    alice = cookie_header(manager, "alice")
+    alice = cookie_header(manager, "alice", "alice")
+    on_manager = cookie_header(manager, "alice")
+    dead = cookie_header(manager, "alice", "dead")
+    starting = cookie_header(manager, "alice", "starting")
     prefix = manager.sessions["alice"]
     conn = connect(manager)
     ids = manager.ids
@@ -48,16 +53,17 @@ def test_one_connection_serves_every_kind_of_answer(manager: Manager) -> None:
         (
             "GET",
             f"/project/9/script/9/user/{ids['alice']}/",
-            {**alice, "Accept": "text/html"},
+            {**on_manager, "Accept": "text/html"},
             None,
             404,
         ),
-        ("GET", manager.sessions["bob"] + "/echo", alice, None, 403),
-        ("GET", manager.sessions["dead"] + "/echo", alice, None, 502),
-        ("GET", manager.sessions["starting"] + "/", alice, None, 503),
-        ("GET", f"{prefix}/echo", {"Accept": "application/json"}, None, 401),
+        ("GET", manager.sessions["bob"] + "/echo", on_manager, None, 403),
+        ("GET", manager.sessions["dead"] + "/echo", dead, None, 502),
+        ("GET", manager.sessions["starting"] + "/", starting, None, 503),
+        ("GET", f"{prefix}/echo", {"Host": alice["Host"], "Accept": "application/json"}, None, 401),
+        ("GET", manager.sessions["bob"] + "/echo", alice, None, 404),  # not this host's session
         ("GET", prefix, alice, None, 302),
-        ("GET", "/api/auth/user", alice, None, 200),  # handed back to gunicorn and Flask
+        ("GET", "/api/auth/user", on_manager, None, 200),  # handed back to gunicorn and Flask
         ("GET", f"{prefix}/redirect/root", alice, None, 302),
         ("GET", f"{prefix}/big", alice, None, 200),
     ]
@@ -70,20 +76,21 @@ def test_one_connection_serves_every_kind_of_answer(manager: Manager) -> None:
             assert content == b"" and response_headers["content-length"] == str(1 << 20)
         if path.endswith("/big") and method == "GET":
             assert len(content) == 1 << 20
-        if status == 404:
+        if status == 404 and headers is not alice:
             assert b"There is no such session" in content
     conn.close()
 
 
 def test_pipelined_requests_are_answered_in_order(manager: Manager) -> None:
-    alice = cookie_header(manager, "alice")["Cookie"]
+    alice = cookie_header(manager, "alice", "alice")
+    own = cookie_header(manager, "alice")
     prefix = manager.sessions["alice"]
-    host = manager.base.removeprefix("http://")
 
-    def request(path: str, extra: str = "") -> bytes:
-        return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {alice}\r\n{extra}\r\n".encode()
+    def request(path: str, extra: str = "", site: dict[str, str] = alice) -> bytes:
+        head = f"GET {path} HTTP/1.1\r\nHost: {site['Host']}\r\nCookie: {site['Cookie']}\r\n"
+        return f"{head}{extra}\r\n".encode()
 
-    with socket.create_connection(tuple(host.split(":")), timeout=10) as sock:  # type: ignore[arg-type]
+    with socket.create_connection(("127.0.0.1", manager.port), timeout=10) as sock:
         shared = _SharedReader(sock)
 
         def answer() -> dict:
@@ -95,7 +102,7 @@ def test_pipelined_requests_are_answered_in_order(manager: Manager) -> None:
         assert answer()["args"] == {"n": ["1"]}
         sock.sendall(
             request(f"{prefix}/echo?n=2")
-            + request("/api/auth/user")
+            + request("/api/auth/user", site=own)
             + request(f"{prefix}/echo?n=3", "Connection: close\r\n")
         )
         answers = [answer() for _ in range(3)]
@@ -122,10 +129,10 @@ class _SharedReader:
 
 def test_smuggled_header_lines_do_not_reach_the_script(manager: Manager) -> None:
     """A bare LF inside a header must not become a header line upstream."""
-    alice = cookie_header(manager, "alice")["Cookie"]
+    site = cookie_header(manager, "alice", "alice")
+    alice, host = site["Cookie"], site["Host"]
     prefix = manager.sessions["alice"]
-    host = manager.base.removeprefix("http://")
-    with socket.create_connection(tuple(host.split(":")), timeout=10) as sock:  # type: ignore[arg-type]
+    with socket.create_connection(("127.0.0.1", manager.port), timeout=10) as sock:
         shared = _SharedReader(sock)
         for extra in ("", "X-A: b\nX-Forwarded-Prefix: /evil\r\n"):
             head = f"GET {prefix}/echo HTTP/1.1\r\nHost: {host}\r\nCookie: {alice}\r\n"

@@ -13,8 +13,13 @@ def ws_url(manager: Manager, session: str) -> str:
 
 def test_websocket_echo_through_the_proxy(any_manager: Manager) -> None:
     http = any_manager.login("alice")
-    cookie = f"sm_session={http.cookies['sm_session']}"
-    ws = websocket.create_connection(ws_url(any_manager, "alice"), cookie=cookie, timeout=10)
+    cookie = any_manager.cookie(http, "alice")
+    ws = websocket.create_connection(
+        ws_url(any_manager, "alice"),
+        cookie=cookie,
+        origin=any_manager.origin("alice"),
+        timeout=10,
+    )
     try:
         for text in ("hello", "x" * 200_000, "é ü"):
             ws.send(text)
@@ -36,9 +41,18 @@ def test_websocket_needs_a_login_and_the_right_user(any_manager: Manager) -> Non
         websocket.create_connection(
             ws_url(any_manager, "alice"),
             timeout=10,
-            cookie=f"sm_session={http.cookies['sm_session']}",
+            cookie=any_manager.cookie(http, "bob") + "; " + any_manager.cookie(http),
         )
-    assert other.value.status_code == 403
+    assert other.value.status_code == 401  # Bob's cookies mean nothing on Alice's host
+    own = any_manager.login("alice")
+    with pytest.raises(websocket.WebSocketBadStatusException) as elsewhere:
+        websocket.create_connection(
+            ws_url(any_manager, "alice"),
+            timeout=10,
+            cookie=any_manager.cookie(own, "alice"),
+            origin="http://evil.localhost",
+        )
+    assert elsewhere.value.status_code == 403  # only the session's own pages may connect
 
 
 def test_websocket_to_a_plain_route_gets_its_answer(any_manager: Manager) -> None:
@@ -47,7 +61,7 @@ def test_websocket_to_a_plain_route_gets_its_answer(any_manager: Manager) -> Non
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         websocket.create_connection(
             any_manager.url("alice", "/status/404").replace("http", "ws"),
-            cookie=f"sm_session={http.cookies['sm_session']}",
+            cookie=any_manager.cookie(http, "alice"),
             timeout=10,
         )
     assert refused.value.status_code == 400
