@@ -42,8 +42,16 @@ def _app(**overrides: Any):
 
 def init_db(app: Any) -> None:
     from manager.db import upgrade
+    from manager.extensions import db
+    from manager.sessions.layout import migrate_layout
 
     upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
+    # Workspaces and logs of older versions were named after usernames: move them to ids.
+    with app.app_context():
+        report = migrate_layout(db.session, app.config["SM_DATA_DIR"], app.config["SM_LOG_DIR"])
+        db.session.remove()
+    if report.workspaces_moved or report.workspaces_unclaimed or report.logs_moved:
+        print(f"Workspaces and logs: {report.summary()}", flush=True)
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:

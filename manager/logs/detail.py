@@ -64,7 +64,7 @@ def find_run(db: DbSession, log_dir: str | Path, execution_id: str) -> Run | Non
         return None
     execution, script, project_name, username = row
     script_name = (script.display_name or script.filename) if script else None
-    path = log_path(log_dir, username, execution.start_time, execution.execution_uuid)
+    path = log_path(log_dir, execution.user_id, execution.start_time, execution.execution_uuid)
     return Run(execution, RunNames(script_name, username, project_name), path, script)
 
 

@@ -81,7 +81,7 @@ def delete_executions(
     for start in range(0, len(ids), BATCH):
         chunk = list(ids[start : start + BATCH])
         rows = db_session.execute(
-            select(Execution.id, Execution.execution_uuid, Execution.start_time, User.username)
+            select(Execution.id, Execution.execution_uuid, Execution.start_time, Execution.user_id)
             .join(User, User.id == Execution.user_id)
             .where(Execution.id.in_(chunk), Execution.status.not_in(LIVE_STATUSES))
         ).all()
@@ -95,7 +95,7 @@ def delete_executions(
         )
         db_session.execute(delete(Execution).where(Execution.id.in_(found)))
         for row in rows:
-            path = log_path(log_dir, row.username, row.start_time, row.execution_uuid)
+            path = log_path(log_dir, row.user_id, row.start_time, row.execution_uuid)
             size = file_size(path)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -30,9 +30,9 @@ def _text_size() -> Any:
     )
 
 
-def user_log_dir(log_dir: str | Path, username: str) -> Path:
+def user_log_dir(log_dir: str | Path, user_id: int) -> Path:
     """The folder holding all of a user's run log files."""
-    return log_path(log_dir, username, datetime(2000, 1, 1), "x").parent.parent
+    return log_path(log_dir, user_id, datetime(2000, 1, 1), "x").parent.parent
 
 
 def folder_bytes(folder: Path) -> int:
@@ -71,7 +71,7 @@ def storage_usage(
     database_bytes = int(
         db.execute(select(func.sum(_text_size())).where(Execution.user_id == user_id)).scalar() or 0
     )
-    file_bytes = folder_bytes(user_log_dir(config["SM_LOG_DIR"], username))
+    file_bytes = folder_bytes(user_log_dir(config["SM_LOG_DIR"], user_id))
     used = database_bytes + file_bytes
     quota = int(config.get("SM_LOG_QUOTA_MB", DEFAULT_QUOTA_MB)) * 1024 * 1024
     warn_at = int(config.get("SM_LOG_QUOTA_WARN_PERCENT", DEFAULT_WARN_PERCENT))

@@ -62,10 +62,14 @@ class ResumePoint:
 # ---------------------------------------------------------------------------- paths
 
 
-def log_path(log_dir: str | Path, username: str, start_time: datetime, execution_uuid: str) -> Path:
-    """``<log_dir>/executions/<username>/<YYYY-MM-DD>/execution_<uuid>.log``."""
+def log_path(log_dir: str | Path, user_id: int, start_time: datetime, execution_uuid: str) -> Path:
+    """``<log_dir>/executions/<user id>/<YYYY-MM-DD>/execution_<uuid>.log``.
+
+    Keyed by the user's id, never the username: a name used again must not reach old logs.
+    """
     day = start_time.strftime("%Y-%m-%d")
-    return Path(log_dir) / "executions" / username / day / f"execution_{execution_uuid}.log"
+    folder = Path(log_dir) / "executions" / str(int(user_id)) / day
+    return folder / f"execution_{execution_uuid}.log"
 
 
 # ---------------------------------------------------------------------------- the format

@@ -71,7 +71,9 @@ class World:
             db.session.add(execution)
             db.session.commit()
         if with_file:
-            path = log_path(self.app.config["SM_LOG_DIR"], username, start, execution_uuid)
+            path = log_path(
+                self.app.config["SM_LOG_DIR"], self.users[username], start, execution_uuid
+            )
             writer = LogWriter(path)
             if lines is None:
                 lines = [
@@ -93,7 +95,7 @@ class World:
             execution = db.session.query(Execution).filter_by(execution_uuid=execution_id).one()
             user = db.session.get(User, execution.user_id)
             return log_path(
-                self.app.config["SM_LOG_DIR"], user.username, execution.start_time, execution_id
+                self.app.config["SM_LOG_DIR"], user.id, execution.start_time, execution_id
             )
 
     def exists(self, execution_id: str) -> bool:

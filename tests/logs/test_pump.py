@@ -101,7 +101,7 @@ def test_live_pump_stores_output_and_debug_events_in_order(fake, app, hub, run):
     assert stored.output.splitlines() == [f"out {n}" for n in range(1, 201)] + [texts[-2]]
     assert stored.error_output == "".join(f"err {n}\n" for n in range(50, 201, 50))
     assert str(path).endswith(
-        f"executions/olga/{utcnow():%Y-%m-%d}/execution_{stored.execution_uuid}.log"
+        f"executions/{stored.user_id}/{utcnow():%Y-%m-%d}/execution_{stored.execution_uuid}.log"
     )
 
 

@@ -77,7 +77,7 @@ def test_a_manager_killed_mid_run_loses_and_doubles_no_line(server: Server):
     assert started.status_code == 201, started.text
     run_id = started.json()["execution_id"]
     watcher = Watcher(server.url, cookie_of(session), run_id, server.log).connect()
-    logs = list((server.root / "logs" / "executions" / "admin").rglob(f"*{run_id}.log"))
+    logs = list((server.root / "logs" / "executions").rglob(f"*{run_id}.log"))
     deadline = time.time() + 60
     while not logs or len(numbered([line.text for line in read_lines(logs[0])], "line")) < 600:
         assert time.time() < deadline, server.log()

@@ -50,8 +50,8 @@ def write(path: Path, texts: list[tuple[str, str]]) -> LogWriter:
 
 
 def test_log_path_is_per_user_and_day():
-    path = log_path("/srv/logs", "olga", datetime(2026, 11, 25, 23, 59), "abc-123")
-    assert path == Path("/srv/logs/executions/olga/2026-11-25/execution_abc-123.log")
+    path = log_path("/srv/logs", 42, datetime(2026, 11, 25, 23, 59), "abc-123")
+    assert path == Path("/srv/logs/executions/42/2026-11-25/execution_abc-123.log")
 
 
 @pytest.mark.parametrize(
