@@ -379,6 +379,47 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "Seconds a request to a starting session waits for it before the 'starting' page.",
     ),
+    # Session hosts: where script interfaces are served (see README "Session hosts")
+    Setting(
+        "SM_SESSION_HOST_MODE",
+        "SM_SESSION_HOST_MODE",
+        "str",
+        "per-session",
+        "Where script interfaces are served: per-session (a host name of its own per user, "
+        "script and project), shared (one host for all sessions, apart from the manager only) "
+        "or manager (the manager's own origin: unsafe, warned about).",
+    ),
+    Setting(
+        "SM_SESSION_DOMAIN",
+        "SM_SESSION_DOMAIN",
+        "str",
+        "",
+        "Domain under which session hosts are named (<label>.<domain>, wildcard DNS and "
+        "certificate). Empty: subdomains of localhost when the manager is reached as "
+        "localhost or 127.0.0.1; refused under any other name.",
+    ),
+    Setting(
+        "SM_SESSION_SHARED_HOST",
+        "SM_SESSION_SHARED_HOST",
+        "str",
+        "",
+        "Host name of all sessions in shared mode; default sessions.<session domain>.",
+    ),
+    Setting(
+        "SM_PUBLIC_URL",
+        "SM_PUBLIC_URL",
+        "str",
+        "",
+        "The manager's own URL as browsers reach it (https://sm.example.com); session hosts "
+        "send visitors there to log in. Needed with SM_SESSION_DOMAIN; derived for localhost.",
+    ),
+    Setting(
+        "SM_SESSION_TICKET_TTL",
+        "SM_SESSION_TICKET_TTL",
+        "float",
+        30.0,
+        "Seconds a single-use ticket into a session host stays valid.",
+    ),
     # Data management and backup
     Setting(
         "SM_AUTO_BACKUP",
