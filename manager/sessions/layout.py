@@ -109,8 +109,8 @@ def migrate_workspaces(db: DbSession, data_dir: str | Path, report: LayoutReport
     users_by_name = {u.username: u for u in db.execute(select(User)).scalars()}
     user_ids = {str(u.id) for u in users_by_name.values()}
     projects: dict[int, list[UserProject]] = {}
-    for project in db.execute(select(UserProject)).scalars():
-        projects.setdefault(project.user_id, []).append(project)
+    for row in db.execute(select(UserProject)).scalars():
+        projects.setdefault(row.user_id, []).append(row)
     for group in _subdirs(root):
         for owner in _subdirs(group):
             name = owner.name
@@ -124,11 +124,10 @@ def migrate_workspaces(db: DbSession, data_dir: str | Path, report: LayoutReport
                         continue  # already <user id>/<project id>
                 if name.isdigit() and user is None:
                     continue  # an id folder (of a user since removed): not a name
-                project: UserProject | None = None
-                if user is not None:
-                    project = next(
-                        (p for p in projects[user.id] if p.project_name == folder.name), None
-                    ) if user.id in projects else None  # fmt: skip
+                project = next(
+                    (p for p in projects.get(user.id if user else -1, [])
+                     if p.project_name == folder.name), None,
+                )  # fmt: skip
                 born = max(_epoch(user.created_at if user else None),
                            _epoch(project.created_at if project else None))  # fmt: skip
                 if user is not None and project is not None:
