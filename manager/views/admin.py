@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from sqlalchemy import select
 
 from manager.auth.permissions import require_level
@@ -15,8 +15,15 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.get("/users")
 @require_level("admin")
 def users():
+    from manager.api.admin_users import user_rows
+
     rows = db.session.execute(select(User).order_by(User.username)).scalars().all()
-    return render_template("admin/users.html", users=[u.to_dict() for u in rows], levels=LEVELS)
+    return render_template(
+        "admin/users.html",
+        users=user_rows(rows),
+        levels=LEVELS,
+        min_password=current_app.config["SM_PASSWORD_MIN_LENGTH"],
+    )
 
 
 @bp.get("/environments")
