@@ -9,11 +9,28 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from manager.auth.permissions import is_api_request
+from manager.i18n import localize_message
+from manager.template_globals import current_language
 
 log = logging.getLogger("scriptsmanager")
 
 
+def _language() -> str:
+    """The user's language; English when even that cannot be found (the database is down)."""
+    try:
+        return current_language()
+    except Exception:  # noqa: BLE001 - an error page must not fail in turn
+        return "en"
+
+
 def error_response(status: int, message: str, **extra: object):
+    # Messages are raised in English; the catalog's msg.* keys put them in the user's language.
+    language = _language()
+    message = localize_message(message, language)
+    errors = extra.get("errors")
+    if isinstance(errors, dict):
+        extra["errors"] = {key: localize_message(str(text), language)
+                           for key, text in errors.items()}  # fmt: skip
     if is_api_request():
         body = {"error": status, "message": message, **extra}
         return jsonify(body), status

@@ -8,7 +8,7 @@ from flask import Flask, current_app, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from manager.i18n import LANGUAGE_NAMES, localized, translate
+from manager.i18n import LANGUAGE_NAMES, category_label, localized, translate
 
 
 def current_language() -> str:
@@ -42,5 +42,6 @@ def init_app(app: Flask) -> None:
             },
             "brand_name": current_app.config["SM_BRAND_NAME"],
             "localized": lambda value: localized(value, language),
+            "category_label": lambda category: category_label(category, language),
             "csrf_token": generate_csrf,
         }
