@@ -337,6 +337,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Memory limit of a session when its group sets none.",
     ),
     Setting(
+        "SM_DEFAULT_WORKSPACE_QUOTA",
+        "SM_DEFAULT_WORKSPACE_QUOTA",
+        "str",
+        "5g",
+        "Disk space one user's workspaces in a group may take, when the group sets no "
+        "limits.workspace_quota (e.g. 1g).",
+    ),
+    Setting(
         "SM_DEFAULT_CPUS",
         "SM_DEFAULT_CPUS",
         "float",

@@ -217,6 +217,7 @@ LIMIT_FIELDS: dict[str, Normaliser] = {
     "idle_timeout": normalize_timeout,
     "network": normalize_network,
     "max_sessions_per_user": lambda field, value: normalize_positive_int(field, value, 1000),
+    "workspace_quota": normalize_memory,  # a size, like memory: "1g"
 }
 
 

@@ -34,6 +34,11 @@ class Limits:
     network: str = "none"  # none | internal | egress
     max_sessions_per_user: int = 5
     tmpfs: str = "64m"  # size of the writable /tmp
+    workspace_quota: str = "5g"  # disk one user's workspaces of the group may take
+
+    @property
+    def workspace_quota_bytes(self) -> int:
+        return parse_size(self.workspace_quota)
 
     def to_dict(self) -> dict[str, Any]:
         """The limits as a JSON-able dict, in the shape ``parse_limits`` reads."""
@@ -117,6 +122,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "network": _network,
     "max_sessions_per_user": lambda f, v: _number(f, v, 1, 100, integer=True),
     "tmpfs": lambda f, v: _size(f, v, "1m", "64g"),
+    "workspace_quota": lambda f, v: _size(f, v, "1m", "16384g"),
 }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from manager.extensions import DbSession
 from manager.models import Execution, Script, ScriptProcess, User, utcnow
 from manager.sessions.backend import BackendError, ExitStatus, Handle
+from manager.sessions.limits import parse_limits
 from manager.sessions.service import LIVE_STATES, SessionService, append_debug
 
 log = logging.getLogger("scriptsmanager")
@@ -28,6 +29,7 @@ log = logging.getLogger("scriptsmanager")
 START_DEADLINE = 60  # seconds an interactive session may take to answer its health check
 STOP_DEADLINE = 30  # seconds a session may stay "stopping" before it is killed
 MEMORY_SAMPLE_EVERY = 5.0  # seconds between two memory samples of one session
+QUOTA_CHECK_EVERY = 5.0  # seconds between two measures of one user's workspaces in a group
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of stdout/stderr kept on the row when collected at exit
 
 
@@ -52,6 +54,8 @@ def final_state(process: ScriptProcess, status: ExitStatus) -> str:
         return "terminated"
     if process.stop_reason in ("timeout", "idle"):
         return "timed_out"
+    if process.stop_reason == "workspace_quota":
+        return "failed"
     if status.oom_killed:
         return "killed"
     if status.error == "gone":
@@ -90,6 +94,8 @@ class Monitor:
         self._last_snapshot: str | None = None
         self._sampled: dict[int, float] = {}  # process id -> monotonic time of the last sample
         self._stopping: dict[int, datetime] = {}  # process id -> when this monitor saw "stopping"
+        self.quota_every = QUOTA_CHECK_EVERY
+        self._measured: dict[tuple[str, int], tuple[float, int]] = {}  # -> (when, bytes)
 
     def tick(self, db: DbSession) -> None:
         self._flush_activity(db)
@@ -145,6 +151,8 @@ class Monitor:
             self._kill_if_stuck(db, process, execution, now)
             return
         self._sample_memory(process, execution, handle)
+        if self._over_quota(db, process, execution):
+            return
         run_timeout = int((execution.limits or {}).get("run_timeout") or 0)
         if run_timeout and age > run_timeout:
             append_debug(execution, f"run timeout of {run_timeout} s reached; stopping")
@@ -169,6 +177,31 @@ class Monitor:
             self._stopping[process.id] = now
             handle, _ = self._handle(db, process)
             self.backend.stop(handle, now=True)
+
+    def _over_quota(self, db: DbSession, process: ScriptProcess, execution: Execution) -> bool:
+        """Stop a session whose user's workspaces in its group went past the quota.
+
+        Measured every ``quota_every`` seconds per (group, user); the files stay, nothing is
+        deleted, and no other user's folder is looked at.
+        """
+        script = db.get(Script, process.script_id)
+        quota = (execution.limits or {}).get("workspace_quota")
+        if script is None or not quota:
+            return False
+        key = (script.group.directory_path, process.user_id)
+        moment = time.monotonic()
+        last = self._measured.get(key)
+        if last is None or moment - last[0] >= self.quota_every:
+            last = (moment, self.service.workspace_usage(*key))
+            self._measured[key] = last
+        limits = parse_limits({"workspace_quota": quota})
+        if last[1] <= limits.workspace_quota_bytes:
+            return False
+        message = "stopped: " + self.service.quota_message(script.group, last[1], limits)
+        append_debug(execution, message)
+        execution.error_output = (execution.error_output or "") + message + "\n"
+        self.service.stop(db, process, reason="workspace_quota", timeout=3)
+        return True
 
     def _sample_memory(self, process: ScriptProcess, execution: Execution, handle: Handle) -> None:
         """Keep the highest memory use seen (the engine's own peak where it has one)."""

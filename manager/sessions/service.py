@@ -27,7 +27,14 @@ from manager.sessions.backend import BackendError, ImageMissing, SessionBackend
 from manager.sessions.images import env_image_tag
 from manager.sessions.limits import Limits, merge
 from manager.sessions.spec import build_spec, context_document
-from manager.sessions.workspace import prepare_workspace, workspace_dir, write_context_file
+from manager.sessions.workspace import (
+    disk_usage,
+    human_size,
+    prepare_workspace,
+    user_group_dir,
+    workspace_dir,
+    write_context_file,
+)
 
 log = logging.getLogger("scriptsmanager")
 
@@ -97,6 +104,7 @@ class SessionConfig:
                 network=config["SM_DEFAULT_NETWORK"],
                 idle_timeout=config["SM_SESSION_TIMEOUT"],
                 max_sessions_per_user=config["SM_MAX_SESSIONS_PER_USER"],
+                workspace_quota=config.get("SM_DEFAULT_WORKSPACE_QUOTA") or "5g",
             ),
             default_run_timeout=config["SM_EXECUTION_TIMEOUT"],
             idle_timeout=config["SM_SESSION_TIMEOUT"],
@@ -302,6 +310,7 @@ class SessionService:
         interactive = is_interactive(script, self.config.groups_dir)
         group = script.group
         limits = effective_limits(self.config.default_limits, group)
+        self.check_workspace_quota(group, user.id, limits)
 
         replaced: ScriptProcess | None = None
         with self._start_lock:
@@ -369,6 +378,28 @@ class SessionService:
             options=list(ON_CONFLICT),
             changed=changed,
         )
+
+    def workspace_usage(self, group_dir: str, user_id: int) -> int:
+        return disk_usage(user_group_dir(self.config.data_dir, group_dir, user_id))
+
+    def quota_message(self, group: Any, used: int, limits: Limits) -> str:
+        return (
+            f"Your workspace in this group ({group.name}) takes {human_size(used)}, its quota "
+            f"is {human_size(limits.workspace_quota_bytes)} (workspace_quota "
+            f"{limits.workspace_quota}). Delete files from it (a run of the group's cleanup "
+            "script, or ask an admin for more space)."
+        )
+
+    def check_workspace_quota(self, group: Any, user_id: int, limits: Limits) -> None:
+        """Refuse a run when the user's workspaces in the group are at or over the quota.
+
+        Raises SessionError 507 (insufficient storage); nothing is deleted.
+        """
+        used = self.workspace_usage(group.directory_path, user_id)
+        if used >= limits.workspace_quota_bytes:
+            raise SessionError(
+                507, self.quota_message(group, used, limits), limit="workspace_quota"
+            )
 
     def _check_quotas(self, db: DbSession, user: User, group: Any, limits: Limits) -> None:
         """Refuse a start past the group's per-user limit, the global per-user cap or the

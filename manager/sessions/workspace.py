@@ -25,6 +25,27 @@ def user_group_dir(data_dir: str | Path, group_dir: str, user_id: int) -> Path:
     return Path(data_dir) / "script_groups" / group_dir / str(int(user_id))
 
 
+def disk_usage(folder: str | Path) -> int:
+    """Bytes of disk a folder's files and subfolders take (allocated blocks, like ``du``), so
+    sparse files count for what they hold; 0 when it does not exist."""
+    total = 0
+    for root, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:  # removed while we walked
+                continue
+    return total
+
+
+def human_size(size: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover - the loop always returns
+
+
 def prepare_workspace(path: str | Path) -> Path:
     """Create a session workspace folder that the runner's uid (10001) can write.
 
