@@ -5,9 +5,29 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup run test check assets images clean
+.PHONY: setup run test check assets images clean preflight host-check
 
-setup: $(VENV)/.installed assets
+setup: preflight $(VENV)/.installed assets
+
+# What setting up needs on the host; a missing tool is named here, not deep in a failed step.
+preflight:
+	@missing=""; \
+	if ! command -v $(PYTHON) >/dev/null 2>&1; then missing="$$missing\n  - Python 3.11+ ($(PYTHON)): apt-get install python3 python3-venv"; \
+	elif ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	  missing="$$missing\n  - Python 3.11 or newer ($(PYTHON) is $$($(PYTHON) -V 2>&1))"; \
+	elif ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then missing="$$missing\n  - the venv module: apt-get install python3-venv"; fi; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing\n  - Node.js and npm (browser assets): apt-get install nodejs npm"; \
+	if [ -n "$$missing" ]; then printf "make: missing on this host:$$missing\n" >&2; exit 1; fi
+
+# What running scripts needs; the manager starts without it, so these are warnings.
+host-check:
+	@command -v docker >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1 || \
+	  echo "warning: Docker is not installed: the manager starts, but no script can run (apt-get install docker.io)" >&2; \
+	command -v iptables >/dev/null 2>&1 || \
+	  echo "warning: iptables is not installed: sessions could reach services on this host (apt-get install iptables)" >&2; \
+	command -v debootstrap >/dev/null 2>&1 || \
+	  echo "warning: debootstrap is not installed: without it the runner base image must be pulled (apt-get install debootstrap)" >&2; \
+	true
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +48,7 @@ $(DATA_DIR)/.secret_key:
 	mkdir -p $(DATA_DIR)
 	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
 
-run: setup $(DATA_DIR)/.secret_key
+run: host-check setup $(DATA_DIR)/.secret_key
 	SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/.secret_key)}" $(VENV)/bin/scriptsmanager images build --if-engine
 	SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/.secret_key)}" $(VENV)/bin/scriptsmanager serve
 
