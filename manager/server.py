@@ -29,6 +29,8 @@ def gunicorn_argv(host: str, port: int) -> list[str]:
         "--graceful-timeout", "20",
         "--keep-alive", "30",
         "--no-control-socket",
+        # Believe no peer's X-Forwarded-Proto here: the app does, per SM_TRUSTED_PROXIES.
+        "--forwarded-allow-ips", "",
         "manager.server:application()",
     ]  # fmt: skip
 

@@ -337,3 +337,16 @@ def test_walking_every_get_route_changes_nothing(ready_app, app, api, make_user)
     with app.app_context():
         actions = set(db.session.execute(select(AuditEvent.action)).scalars())
     assert actions - {"login"} <= READ_AUDITS, "a GET recorded a state change in the audit log"
+
+
+def test_gunicorn_leaves_forwarded_headers_to_the_app():
+    """gunicorn would otherwise believe X-Forwarded-Proto from 127.0.0.1 whatever the setting."""
+    from gunicorn.config import Config
+
+    from manager.server import gunicorn_argv
+
+    argv = gunicorn_argv("127.0.0.1", 5002)
+    value = argv[argv.index("--forwarded-allow-ips") + 1]
+    config = Config()
+    config.set("forwarded_allow_ips", value)
+    assert config.forwarded_allow_ips == []

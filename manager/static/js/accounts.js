@@ -40,6 +40,10 @@
     modal.querySelector(".modal-title").textContent = row ? row.dataset.resetTitle : "";
   });
   modal.addEventListener("shown.bs.modal", () => input.focus());
+  input.addEventListener("input", () => {
+    sm.clearFieldErrors(form);
+    form.classList.remove("was-validated");
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
