@@ -5,6 +5,7 @@ required parameters, and the slot check under concurrent requests (SQLite and Po
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 
@@ -16,6 +17,8 @@ from manager.models import Execution
 from manager.sessions.fake import FakeBackend, FakeScript
 from tests.conftest import ApiClient, missing, reset_database
 from tests.support.catalog import script_id, tick
+
+PROXY_IDS = re.compile(r"/project/(\d+)/script/(\d+)/user/(\d+)/")  # whatever host comes first
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def test_stop_then_run_again_starts_a_fresh_session_every_time(ready_app, olga, 
         tick(ready_app)
         assert status_of(ready_app, previous["execution_id"]) == "terminated"
         assert status_of(ready_app, body["execution_id"]) == "running"
-        _, _, project, _, script, _, user, _ = body["proxy_url"].split("/", 7)
+        project, script, user = PROXY_IDS.search(body["proxy_url"]).groups()
         target = resolver.resolve(
             user_id=int(user), is_admin=False, project_id=int(project),
             script_id=int(script), url_user_id=int(user),
