@@ -194,6 +194,29 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def api_reference(app: Any) -> list[tuple[str, str, str]]:
+    """Every JSON endpoint as (methods, path, the first line of its view's docstring), sorted."""
+    rows = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        methods = ",".join(sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
+        doc = (app.view_functions[rule.endpoint].__doc__ or "").strip()
+        rows.append((methods, rule.rule, doc.splitlines()[0] if doc else ""))
+    return sorted(rows, key=lambda row: (row[1], row[0]))
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """Print the API reference: method, path and what each endpoint does."""
+    app = _app()
+    rows = api_reference(app)
+    width = max(len(methods) for methods, _, _ in rows)
+    path_width = max(len(path) for _, path, _ in rows)
+    for methods, path, doc in rows:
+        print(f"{methods:<{width}}  {path:<{path_width}}  {doc}".rstrip())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scriptsmanager", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name")
     token.set_defaults(func=cmd_create_token)
     sub.add_parser("discover", help="scan script groups now").set_defaults(func=cmd_discover)
+    sub.add_parser("api", help="print the JSON API reference").set_defaults(func=cmd_api)
     images = sub.add_parser("images", help="build runner images (one per conda-envs/NAME.yml)")
     images.add_argument("action", choices=["build", "base"])
     images.add_argument("--env", help="only this environment")

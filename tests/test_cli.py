@@ -62,3 +62,16 @@ def test_an_exported_secret_key_wins_over_the_file(tmp_path: Path) -> None:
     assert stored_secret_key(environ) == "from-the-file"
     assert stored_secret_key({**environ, "SECRET_KEY": "exported"}) is None
     assert stored_secret_key({"SM_DATA_DIR": str(tmp_path / "nowhere")}) is None
+
+
+def test_api_prints_the_reference(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / ".secret_key").write_text(secrets.token_hex(32))
+    result = _cli("api", cwd=tmp_path, env=_clean_env(data))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(line.split()[1].startswith("/api/") for line in lines)
+    execute = next(line for line in lines if "/api/scripts/<int:script_id>/execute" in line)
+    assert execute.startswith("POST")
+    assert any("/api/logs/search" in line and "Full-text search" in line for line in lines)
