@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from manager.i18n import LANGUAGE_NAMES, category_label, localized, translate
+from manager.proxy.links import session_host_problem
 
 
 def current_language() -> str:
@@ -44,4 +45,5 @@ def init_app(app: Flask) -> None:
             "localized": lambda value: localized(value, language),
             "category_label": lambda category: category_label(category, language),
             "csrf_token": generate_csrf,
+            "session_host_problem": session_host_problem,
         }

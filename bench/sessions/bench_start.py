@@ -38,7 +38,7 @@ def percentile(values: list[float], share: float) -> float:
 def interactive_start(server: Server, session: requests.Session, script_id: int) -> float:
     began = time.perf_counter()
     body = session.post(f"{server.url}/api/scripts/{script_id}/execute", json={}).json()
-    url = server.url + body["proxy_url"]
+    url = body["proxy_url"]
     while True:
         response = session.get(url)
         if response.status_code == 200:

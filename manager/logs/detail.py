@@ -23,6 +23,7 @@ from manager.logs.store import (
     tail_lines,
 )
 from manager.models import Execution, Script, User, UserProject
+from manager.proxy.links import public_proxy_url
 
 MAX_LINES = 5000
 
@@ -172,7 +173,9 @@ def run_detail(db: DbSession, run: Run, *, with_outputs: bool = True) -> dict[st
             "timed_out": execution.timed_out,
             "log_truncated": execution.log_truncated,
             "peak_memory_bytes": execution.peak_memory_bytes,
-            "proxy_url": execution.proxy_url if execution.status in LIVE_STATUSES else None,
+            "proxy_url": (
+                public_proxy_url(execution.proxy_url) if execution.status in LIVE_STATUSES else None
+            ),
             "session_info": record["session_info"],
             "viewers": viewers,
             "output_sizes": output_sizes(db, execution.id),

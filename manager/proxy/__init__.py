@@ -6,8 +6,12 @@ installs its resolver in ``app.extensions["sm_proxy_resolver"]`` (see ``resolver
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+import logging
 
+from flask import Blueprint, Flask
+from flask_login import user_logged_out
+
+from manager.proxy.links import MANAGER_MODE_RISK
 from manager.proxy.middleware import ProxyMiddleware
 from manager.proxy.resolver import (
     ProxyDenied,
@@ -30,6 +34,7 @@ __all__ = [
 ]
 
 RESOLVER_KEY = "sm_proxy_resolver"
+log = logging.getLogger("scriptsmanager.proxy")
 
 
 def init_app(app: Flask) -> ProxyMiddleware:
@@ -38,4 +43,15 @@ def init_app(app: Flask) -> ProxyMiddleware:
     middleware = ProxyMiddleware(app, app.wsgi_app)
     app.wsgi_app = middleware  # type: ignore[method-assign]
     app.extensions["sm_proxy"] = middleware
+    # A logout in this process takes effect on session hosts at once (other processes see the
+    # revoked login within a second or two).
+    user_logged_out.connect(middleware.gate.forget, app)
+    user_logged_out.connect(middleware.auth.forget, app)
+    if not middleware.router.isolated:
+        log.warning("SECURITY: %s", MANAGER_MODE_RISK)
+    elif middleware.router.domain and not middleware.router.public_url:
+        log.warning(
+            "SM_SESSION_DOMAIN is set but SM_PUBLIC_URL is not: session hosts cannot send "
+            "visitors back to the manager to log in."
+        )
     return middleware

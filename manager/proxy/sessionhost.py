@@ -184,9 +184,11 @@ def back_to_manager(
     identity: Identity,
     message: str,
 ) -> Any:
-    """A page visit without a valid cookie goes to the manager for a ticket; else 401."""
+    """A visit (GET or HEAD, not asking for JSON) without a valid cookie goes to the manager
+    for a ticket; anything else gets 401."""
     origin = identity.manager_origin
-    if origin and pages.wants_page(environ) and not _is_upgrade(environ):
+    visit = environ.get("REQUEST_METHOD") in ("GET", "HEAD") and not pages.wants_json(environ)
+    if origin and visit and not _is_upgrade(environ):
         return _redirect(start_response, origin + pages.full_path(environ))
     return pages.error(proxy.app, environ, start_response, 401, message)
 

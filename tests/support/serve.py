@@ -14,6 +14,10 @@ from pathlib import Path
 
 import requests
 
+from tests.support.localnames import resolve_localhost_names
+
+resolve_localhost_names()  # session hosts are <label>.localhost
+
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "e2e-admin-password"
 
@@ -30,7 +34,7 @@ class Server:
     def __init__(self, root: Path, instance: str, prefix: str, **env: str):
         self.root = root
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://localhost:{self.port}"  # session hosts: *.localhost, same port
         self.process: subprocess.Popen[bytes] | None = None
         groups = root / "script_groups"
         if not groups.exists():

@@ -1,0 +1,54 @@
+"""Links to a session's interface as API answers and pages give them: the full session-host URL."""
+
+from __future__ import annotations
+
+from flask import current_app, has_request_context, request
+
+from manager.proxy.hosts import NoSessionDomain
+from manager.proxy.routing import PROXY_PATH
+
+
+def public_proxy_url(path: str | None) -> str | None:
+    """``/project/<p>/script/<s>/user/<u>/`` as the URL to open: on the session's own host.
+
+    Outside a request, in the manager-origin mode, or when no session domain is known for the
+    address the manager is reached at, the path stays as it is (opened on the manager's origin
+    it redirects to the session host, or explains what is missing).
+    """
+    if not path or not has_request_context():
+        return path
+    proxy = current_app.extensions.get("sm_proxy")
+    match = PROXY_PATH.match(path)
+    if proxy is None or match is None or not proxy.router.isolated:
+        return path
+    project, script, user = (int(x) for x in match.group(1, 2, 3))
+    try:
+        return str(
+            proxy.router.session_url(
+                request.scheme, request.host, (project, script, user), match.group(4) or "/"
+            )
+        )
+    except NoSessionDomain:
+        return path
+
+
+MANAGER_MODE_RISK = (
+    "Script interfaces are served on the manager's own origin (SM_SESSION_HOST_MODE=manager): "
+    "a script's page can act as whoever opens it. Use per-session hosts (see the README)."
+)
+
+
+def session_host_problem() -> str | None:
+    """What is unsafe or missing about session hosts for this request's address, for admins."""
+    if not has_request_context():
+        return None
+    proxy = current_app.extensions.get("sm_proxy")
+    if proxy is None:
+        return None
+    if not proxy.router.isolated:
+        return MANAGER_MODE_RISK
+    try:
+        proxy.router.session_domain(request.host)
+    except NoSessionDomain as exc:
+        return str(exc)
+    return None
