@@ -278,3 +278,78 @@ def test_admin_edits_group_limits(ready_app, live_server, make_user, log_in, api
     assert modal.locator("#limit-idle_timeout").input_value() == "45m"
     assert modal.locator("#limit-run_timeout").input_value() == "4h", "14400 s, as people say it"
     shot("group-limits-dark")
+
+
+def set_parameter(page, card, name: str, value: str) -> None:
+    """Show the card's parameters and type ``value`` into parameter ``name``."""
+    card.locator(".collapse").evaluate(
+        "panel => bootstrap.Collapse.getOrCreateInstance(panel, {toggle: false}).show()"
+    )
+    card.locator(".collapse.show").wait_for()
+    card.locator(f'.sm-param[data-param-name="{name}"] [data-sm-param]').fill(value)
+
+
+def test_reopening_with_other_parameters_asks_restart_or_open(
+    ready_app, fake, live_server, make_user, api, log_in, page, shot
+):
+    fake.program = FakeScript(exit_code=None)
+    make_user("olga", "operator")
+    log_in("olga")
+    sid = script_id(ready_app, "calculator.py")
+    page.goto(f"{live_server}/groups/{group_id(ready_app, 'engineering_tools')}")
+    card = script_card(page, sid)
+    with page.context.expect_page() as first_tab:
+        card.locator('[data-sm="run"]').click()
+    first_tab.value.close()
+    first = api("olga").get("/api/active-proxies").get_json()["sessions"]
+    assert len(first) == 1 and first[0]["parameters"]["precision"] == 6
+
+    set_parameter(page, card, "precision", "9")
+    with page.expect_response(lambda r: r.url.endswith("/execute")) as answer:
+        card.locator('[data-sm="run"]').click()
+    assert answer.value.status == 409
+    dialog = page.locator('[data-sm="conflict-modal"]')
+    dialog.wait_for(state="visible")
+    assert "precision" in dialog.locator('[data-sm="conflict-changed"]').inner_text()
+    assert "other parameters" in dialog.inner_text()
+    shot("run-conflict-dialog")
+    page.evaluate(
+        "document.documentElement.dataset.bsTheme = 'dark'"
+    )  # the modal covers the toggle
+    shot("run-conflict-dialog-dark")
+
+    # Restart: the running one stops, a new one starts with precision 9, in a new tab.
+    with (
+        page.context.expect_page() as restarted_tab,
+        page.expect_response(lambda r: r.url.endswith("/execute")) as restarted,
+    ):
+        dialog.locator('[data-sm="conflict-restart"]').click()
+    assert restarted.value.status == 201
+    assert restarted.value.request.post_data_json["on_conflict"] == "restart"
+    restarted_tab.value.close()
+    assert PROXY_URL.search(card.locator('[data-sm="run-open-link"]').get_attribute("href"))
+    dialog.wait_for(state="hidden")
+    tick(ready_app)
+    live = api("olga").get("/api/active-proxies").get_json()["sessions"]
+    assert len(live) == 1 and live[0]["execution_id"] != first[0]["execution_id"]
+    assert live[0]["parameters"]["precision"] == 9
+    assert (
+        api("olga").get(f"/api/executions/{first[0]['execution_id']}").get_json()["status"]
+        == "terminated"
+    )
+
+    # Open: nothing restarts; the running session opens as it is.
+    set_parameter(page, card, "precision", "2")
+    with page.expect_response(lambda r: r.url.endswith("/execute")) as answer:
+        card.locator('[data-sm="run"]').click()
+    assert answer.value.status == 409
+    dialog.wait_for(state="visible")
+    with page.context.expect_page() as opened_tab:
+        dialog.locator('[data-sm="conflict-open"]').click()
+    opened_tab.value.close()
+    dialog.wait_for(state="hidden")
+    card.locator('[data-sm="run-alert"]', has_text="reused").wait_for()
+    assert PROXY_URL.search(card.locator('[data-sm="run-open-link"]').get_attribute("href"))
+    again = api("olga").get("/api/active-proxies").get_json()["sessions"]
+    assert [s["execution_id"] for s in again] == [live[0]["execution_id"]]
+    assert again[0]["parameters"]["precision"] == 9

@@ -6,7 +6,8 @@
 
   const sm = window.sm;
   const t = sm.t;
-  const FIELDS = ["memory", "cpus", "pids", "max_sessions_per_user", "run_timeout", "idle_timeout", "network"];
+  const FIELDS = ["memory", "cpus", "pids", "max_sessions_per_user", "run_timeout", "idle_timeout", "workspace_quota",
+    "network"];
   const NUMBERS = ["cpus", "pids", "max_sessions_per_user"];
   const DURATIONS = ["run_timeout", "idle_timeout"];
 

@@ -85,6 +85,8 @@
     const message = sm.errorMessage(result);
     if (result.status === 429) {
       showAlert(box, "warning", t("run.quota"), message).dataset.sm = "run-quota";
+    } else if (result.status === 507) {
+      showAlert(box, "warning", t("run.workspace_full"), message).dataset.sm = "run-workspace-full";
     } else if (result.status === 502 || result.status === 503) {
       showAlert(box, "danger", t("run.start_failed"), message).dataset.sm = "run-start-failed";
     } else {
@@ -287,16 +289,87 @@
     });
   }
 
+  // ---- an interactive script already open with other parameters --------------------------------
+  /**
+   * Ask whether to restart the running session with the new parameters or open it as it is.
+   * Resolves to "open", "restart" or null (dismissed).
+   */
+  function askConflict(data) {
+    const node = document.getElementById("sm-conflict-modal");
+    if (!node || !window.bootstrap) return Promise.resolve(null);
+    node.querySelector('[data-sm="conflict-changed"]').textContent = (data.changed || []).join(", ");
+    const modal = window.bootstrap.Modal.getOrCreateInstance(node);
+    return new Promise((resolve) => {
+      let choice = null;
+      const buttons = {
+        open: node.querySelector('[data-sm="conflict-open"]'),
+        restart: node.querySelector('[data-sm="conflict-restart"]'),
+      };
+      const handlers = {};
+      Object.keys(buttons).forEach((option) => {
+        handlers[option] = () => {
+          choice = option;
+          modal.hide();
+        };
+        buttons[option].addEventListener("click", handlers[option]);
+      });
+      node.addEventListener("hidden.bs.modal", function done() {
+        node.removeEventListener("hidden.bs.modal", done);
+        Object.keys(buttons).forEach((option) => buttons[option].removeEventListener("click", handlers[option]));
+        resolve(choice);
+      });
+      modal.show();
+    });
+  }
+
   // ---- the forms --------------------------------------------------------------------------------
   function setupRunForms() {
     const context = document.querySelector('[data-sm="run-context"]');
     const projectId = context && context.dataset.projectId ? parseInt(context.dataset.projectId, 10) : null;
     document.querySelectorAll('[data-sm="run-form"]').forEach((form) => {
       const interactive = form.dataset.interactive === "true";
+      const button = form.querySelector('[data-sm="run"]');
+      const box = form.querySelector('[data-sm="run-result"]');
+
+      function started(run, tab) {
+        if (run.interactive && run.proxy_url) {
+          showOpened(box, run, tab);
+          rememberRun(form, run);
+          followStart(form, run);
+        } else {
+          if (tab) tab.close();
+          watchBatch(form, box, run);
+        }
+      }
+
+      /** Ask the server to run it; ``onConflict`` answers a 409 about a session that runs. */
+      async function request(parameters, onConflict) {
+        // The tab opens inside the click (popup blockers); the address comes with the answer.
+        const tab = interactive ? openBlankTab() : null;
+        sm.setBusy(button, true);
+        showAlert(box, "info", null, t("run.running"));
+        const body = { parameters, project_id: projectId };
+        if (onConflict) body.on_conflict = onConflict;
+        const result = await sm.fetch(`/api/scripts/${form.dataset.scriptId}/execute`, { method: "POST", body });
+        sm.setBusy(button, false);
+        if (result.ok) {
+          started(result.data, tab);
+          return;
+        }
+        if (tab) tab.close();
+        const data = result.data || {};
+        if (result.status === 409 && data.running && Array.isArray(data.options)) {
+          box.replaceChildren();
+          const choice = await askConflict(data);
+          if (choice === "restart") await request(parameters, "restart");
+          else if (choice === "open") started({ ...data.running, reused: true }, openBlankTab());
+          return;
+        }
+        showRefusal(form, box, result);
+      }
+
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
-        const button = form.querySelector('[data-sm="run"]');
-        const box = form.querySelector('[data-sm="run-result"]');
         if (!button || button.disabled) return;
         // Scripts that need their parameters looked at get them shown first; Run again runs.
         const panel = parametersPanel(form);
@@ -306,28 +379,7 @@
           return;
         }
         if (!validateRunForm(form)) return;
-        const tab = interactive ? openBlankTab() : null;
-        sm.setBusy(button, true);
-        showAlert(box, "info", null, t("run.running"));
-        const result = await sm.fetch(`/api/scripts/${form.dataset.scriptId}/execute`, {
-          method: "POST",
-          body: { parameters: collectParameters(form), project_id: projectId },
-        });
-        sm.setBusy(button, false);
-        if (!result.ok) {
-          if (tab) tab.close();
-          showRefusal(form, box, result);
-          return;
-        }
-        const run = result.data;
-        if (run.interactive && run.proxy_url) {
-          showOpened(box, run, tab);
-          rememberRun(form, run);
-          followStart(form, run);
-        } else {
-          if (tab) tab.close();
-          watchBatch(form, box, run);
-        }
+        await request(collectParameters(form), null);
       });
     });
   }
