@@ -93,9 +93,12 @@ class RunLog:
                 self._truncate(text, stamp)
                 return True
             if stream == "debug":
-                if text not in self.notes:  # the same note again (a drain after a live read)
-                    self.notes.add(text)
-                    self.writer.append("debug", text, stamp)
+                # A note about the end of the output comes again when a drain reads after a
+                # live pump: store it once. (Notes with a stamp are resumed past, like lines.)
+                if stamp is None and text in self.notes:
+                    return True
+                self.notes.add(text)
+                self.writer.append("debug", text, stamp)
                 return True
             if len(text) * 4 > self.max_line:  # chars: up to 4 bytes each
                 text = self._cut(text)
