@@ -527,3 +527,18 @@ def test_html_login_shows_the_delay(app, client, make_user):
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "8"
     assert "Wait 8 seconds" in response.get_data(as_text=True)
+
+
+def test_logging_in_again_in_the_same_browser_replaces_its_login(app, api, make_user):
+    from manager.auth import logins
+    from manager.extensions import db
+
+    olga_id = make_user("olga")
+    session = api("olga")
+    thief = app.test_client()
+    copy_cookie(session.client, thief)
+    assert session.login("olga").status_code == 200
+    assert logged_in(session.client)
+    assert not logged_in(thief), "the cookie of the replaced login no longer works"
+    with app.app_context():
+        assert len(logins.live_logins(db.session, olga_id)) == 1

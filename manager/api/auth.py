@@ -54,6 +54,8 @@ def attempt_login(username: str, password: str) -> tuple[object | None, str | No
         audit.record(db.session, "login_failed", target=username[:50])
         db.session.commit()
         return None, translate("login.wrong_credentials", current_language()), 401, 0
+    # A new login in this browser replaces the one its cookie named, if any.
+    logins.end_login(db.session, session.pop(logins.SESSION_KEY, None))
     login_user(user)
     logins.purge(db.session, current_app.permanent_session_lifetime * 2, user_id=user.id)
     session[logins.SESSION_KEY] = logins.start_login(
