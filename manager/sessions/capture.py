@@ -3,7 +3,8 @@
 The runner (``runner-image/smrunner/capture.py``) appends one record per output line to
 ``<capture folder>/output.log``, a folder the backend gives each run (a bind mount for Docker, a
 volume for Kubernetes): ``<seq> <stamp> <kind>\\t<text>\\n``, ``seq`` from 1, ``stamp`` RFC 3339
-UTC with nanoseconds and strictly increasing, ``kind`` ``stdout``/``stderr`` (a line), ``trunc``
+UTC with nanoseconds and strictly increasing, ``kind`` ``stdout``/``stderr`` (a line), ``note``
+(a line of the runner's own, read as a ``debug`` line), ``trunc``
 (the size cap was reached) or ``end`` (the runner's exit status; the last record).
 
 ``read_capture`` turns the file into ``LogLine``s from a stamp on (exclusive), following it while
@@ -31,7 +32,8 @@ RECORD_ROOM = 512  # a record's header and a cut marker, on top of SM_LOG_MAX_LI
 SLACK = 64 * 1024  # a capture file may pass SM_LOG_MAX_BYTES by this (and one line) at most
 IDLE_SLEEP = (0.005, 0.05)  # seconds between two looks at a quiet file (first, most)
 CHECK_EVERY = 0.5  # seconds between two "is the session still running?" questions when idle
-_KINDS = {b"stdout": "stdout", b"stderr": "stderr"}
+# The runner's own notes (starting, serving, stopped) are debug lines, not the script's stderr.
+_KINDS = {b"stdout": "stdout", b"stderr": "stderr", b"note": "debug"}
 
 
 @dataclass(frozen=True)

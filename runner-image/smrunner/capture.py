@@ -15,9 +15,10 @@ A record is ``<seq> <stamp> <kind>\\t<text>\\n`` (the manager's reader,
 - ``stamp`` is UTC with nanoseconds (``2026-01-02T03:04:05.123456789Z``), strictly increasing
   from record to record, so a reader resumes after any record by its stamp;
 - ``kind`` is ``stdout`` or ``stderr`` (one line of output, ``text`` as printed, without its
-  newline; raw bytes, never containing a newline), ``trunc`` (the size cap was reached: output
-  after this record is not stored; ``text`` says so), or ``end`` (the last record: ``text`` is
-  the runner's exit status).
+  newline; raw bytes, never containing a newline), ``note`` (a line of the runner's own notes:
+  starting, serving, stopped; read from a third pipe, ``SM_RUNNER_NOTES_FD``), ``trunc`` (the
+  size cap was reached: output after this record is not stored; ``text`` says so), or ``end``
+  (the last record: ``text`` is the runner's exit status).
 
 Caps, from the environment: ``SM_LOG_MAX_LINE`` bytes a line (longer lines keep their head and
 a ``[line cut: ...]`` marker; the rest, up to the next newline, is read and dropped, never held),
@@ -82,8 +83,8 @@ class Capture:
         self.size = os.fstat(fd).st_size
         self.capped = False
         self.stamps = Stamper()
-        self._partial = {b"stdout": b"", b"stderr": b""}
-        self._skipping = {b"stdout": False, b"stderr": False}
+        self._partial = {b"stdout": b"", b"stderr": b"", b"note": b""}
+        self._skipping = {b"stdout": False, b"stderr": False, b"note": False}
 
     def _cut(self, head: bytes) -> bytes:
         head = head[: self.max_line]
@@ -214,16 +215,21 @@ def run_captured(fd: int) -> int:
     )
     out_read, out_write = _pipe()
     err_read, err_write = _pipe()
+    note_read, note_write = _pipe()  # the runner's own notes, apart from the script's stderr
+    environment = {k: v for k, v in os.environ.items() if k != "SM_CAPTURE_DIR"}
+    environment["SM_RUNNER_NOTES_FD"] = str(note_write)
     child = subprocess.Popen(
         [sys.executable, "-m", "smrunner", "--run"],
         stdout=out_write,
         stderr=err_write,
         close_fds=True,
+        pass_fds=(note_write,),
         # The script has no business with the capture file.
-        env={k: v for k, v in os.environ.items() if k != "SM_CAPTURE_DIR"},
+        env=environment,
     )
     os.close(out_write)
     os.close(err_write)
+    os.close(note_write)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         with contextlib.suppress(OSError):
@@ -235,7 +241,8 @@ def run_captured(fd: int) -> int:
     selector = selectors.DefaultSelector()
     selector.register(out_read, selectors.EVENT_READ, b"stdout")
     selector.register(err_read, selectors.EVENT_READ, b"stderr")
-    open_fds = 2
+    selector.register(note_read, selectors.EVENT_READ, b"note")
+    open_fds = 3
     exited_at: float | None = None
     while open_fds:
         events = selector.select(timeout=0.25)

@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import TextIO
 
 from smrunner.app import create_app, user_routes
 from smrunner.context import DEFAULT_CONTEXT_FILE, ContextError, load_context
@@ -24,6 +25,7 @@ EXIT_CONFIG = 78  # sysexits EX_CONFIG: the context file is missing or malformed
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal killed
 PACKAGE_DIR = Path(__file__).resolve().parent
+NOTES_FD_ENV = "SM_RUNNER_NOTES_FD"  # set by the capture process (smrunner.capture)
 
 
 class SessionTerminated(SystemExit):
@@ -44,11 +46,36 @@ def _unbuffer_stdio() -> None:
             stream.reconfigure(line_buffering=True, write_through=True)
 
 
+def _notes_stream() -> TextIO:
+    """The capture's notes pipe (``SM_RUNNER_NOTES_FD``), else stderr.
+
+    The script neither sees the variable nor passes the pipe on to its own processes.
+    """
+    raw = os.environ.pop(NOTES_FD_ENV, "")
+    if not raw:
+        return sys.stderr
+    try:
+        fd = int(raw)
+        os.set_inheritable(fd, False)
+        return os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace")
+    except (ValueError, OSError):
+        return sys.stderr
+
+
 def _setup_logging() -> None:
-    """Log the runner's notes to stderr, leaving the root logger for the script to configure."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[smrunner] %(message)s"))
-    log.addHandler(handler)
+    """Log the runner's notes, leaving the root logger for the script to configure.
+
+    Information (starting, serving, stopped) goes to the notes pipe, which the manager shows as
+    debug lines, not as the script's errors; warnings and errors go to stderr.
+    """
+    formatter = logging.Formatter("[smrunner] %(message)s")
+    notes = logging.StreamHandler(_notes_stream())
+    notes.addFilter(lambda record: record.levelno < logging.WARNING)
+    problems = logging.StreamHandler(sys.stderr)
+    problems.setLevel(logging.WARNING)
+    for handler in (notes, problems):
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
 
