@@ -65,6 +65,7 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     log_stream.init_app(app, socketio)
+    proxy.serve_session_hosts_first(app)
     # Last: its proxy fix must be the outermost WSGI layer.
     security.init_app(app)
     if app.config.get("SM_START_BACKGROUND"):

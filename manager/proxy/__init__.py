@@ -7,6 +7,7 @@ installs its resolver in ``app.extensions["sm_proxy_resolver"]`` (see ``resolver
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, Flask
 from flask_login import user_logged_out
@@ -55,3 +56,20 @@ def init_app(app: Flask) -> ProxyMiddleware:
             "visitors back to the manager to log in."
         )
     return middleware
+
+
+def serve_session_hosts_first(app: Flask) -> None:
+    """Route session hosts to the proxy before any other WSGI layer (Socket.IO wraps the proxy
+    and would otherwise answer ``/socket.io/`` on a session host). Call after the layers that
+    wrap ``app.wsgi_app``."""
+    middleware: ProxyMiddleware = app.extensions["sm_proxy"]
+    inner = app.wsgi_app
+    if not middleware.router.isolated:
+        return
+
+    def route(environ: dict[str, Any], start_response: Any) -> Any:
+        if middleware.router.site(environ.get("HTTP_HOST", "")) is not None:
+            return middleware(environ, start_response)
+        return inner(environ, start_response)
+
+    app.wsgi_app = route  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from raw_upstream import RawServer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -83,6 +84,7 @@ def gunicorn_args(app: str, port: int, worker: str, *extra: str) -> list[str]:
 @dataclass
 class Upstream:
     port: int
+    raw_port: int = 0  # a RawServer: malformed and hostile responses
 
     @property
     def addr(self) -> str:
@@ -102,11 +104,13 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     server = Process(
         gunicorn_args("proxy_upstream_app:app", port, "gthread", "--threads", "8"), env, log
     )
+    raw = RawServer()
     try:
         wait_until_up(f"http://127.0.0.1:{port}/echo", server.proc, log)
-        yield Upstream(port)
+        yield Upstream(port, raw.port)
     finally:
         server.stop()
+        raw.close()
 
 
 @dataclass
@@ -181,6 +185,7 @@ def manager_settings(root: Path, upstream: Upstream) -> tuple[dict[str, Any], di
         "starting": (1, 3, "alice", upstream.port, "starting"),
         "gone": (1, 4, "alice", upstream.port, "gone"),
         "dead": (1, 5, "alice", dead_port, "running"),
+        "raw": (1, 6, "alice", upstream.raw_port, "running"),
     }
     sessions = [
         {
