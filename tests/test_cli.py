@@ -9,7 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from sqlalchemy import create_engine, text
+
 from manager.cli import stored_secret_key
+from manager.config import normalise_database_url
+from tests.conftest import missing, reset_database
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,3 +80,32 @@ def test_api_prints_the_reference(tmp_path: Path) -> None:
     execute = next(line for line in lines if "/api/scripts/<int:script_id>/execute" in line)
     assert execute.startswith("POST")
     assert any("/api/logs/search" in line and "Full-text search" in line for line in lines)
+
+
+@pytest.mark.postgres
+def test_the_commands_on_postgresql_as_the_readme_shows(tmp_path: Path) -> None:
+    """README "PostgreSQL": DATABASE_URL, init-db (migrations), then create-admin/create-token."""
+    url = os.environ.get("SM_TEST_POSTGRES_URL")
+    if not url:
+        missing("postgres", "SM_TEST_POSTGRES_URL is not set")
+    try:
+        reset_database(url)
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "not available"
+        missing("postgres", f"cannot use {url.split('@')[-1]}: {exc}")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / ".secret_key").write_text(secrets.token_hex(32))
+    env = {**_clean_env(data), "DATABASE_URL": url}
+    ready = _cli("init-db", cwd=tmp_path, env=env)
+    assert ready.returncode == 0 and "Database ready" in ready.stdout, ready.stderr
+    created = _cli("create-admin", "--username", "pgadmin", "--password", "Correct-Horse-42-pg",
+                   cwd=tmp_path, env=env)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    token = _cli("create-token", "pgadmin", cwd=tmp_path, env=env)
+    assert token.returncode == 0 and token.stdout.strip(), token.stderr
+    engine = create_engine(normalise_database_url(url))
+    with engine.connect() as conn:
+        level = conn.execute(text("SELECT user_level FROM users WHERE username = 'pgadmin'"))
+        assert level.scalar_one() == "admin"
+    engine.dispose()
+    reset_database(url)
