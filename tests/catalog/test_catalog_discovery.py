@@ -268,7 +268,7 @@ def test_invalid_limits_make_the_group_invalid_with_the_reason(
     assert report.invalid == {
         "limited": "metadata.json: limits.memory: '2x' is not a memory size such as '512m' or '2g'",
         "typo": "metadata.json: limits: unknown limit 'memroy' (expected one of memory, cpus, "
-        "pids, run_timeout, idle_timeout, network, max_sessions_per_user)",
+        "pids, run_timeout, idle_timeout, network, max_sessions_per_user, workspace_quota)",
         "network": "metadata.json: limits.network: unknown network policy 'internet' "
         "(expected one of none, internal, egress)",
     }

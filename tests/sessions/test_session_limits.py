@@ -22,6 +22,7 @@ def test_defaults() -> None:
         "network": "none",
         "max_sessions_per_user": 5,
         "tmpfs": "64m",
+        "workspace_quota": "5g",
     }
     assert parse_limits({}) == Limits()
 
@@ -36,11 +37,12 @@ def test_every_field_parses_and_round_trips() -> None:
         "network": "egress",
         "max_sessions_per_user": 2,
         "tmpfs": "128MB",
+        "workspace_quota": "2g",
     }
     limits = parse_limits(data)
     assert limits == Limits(
         memory="1g", cpus=2.0, pids=256, run_timeout=7200, idle_timeout=600,
-        network="egress", max_sessions_per_user=2, tmpfs="128m",
+        network="egress", max_sessions_per_user=2, tmpfs="128m", workspace_quota="2g",
     )  # fmt: skip
     assert parse_limits(limits.to_dict()) == limits
     assert {f.name for f in fields(Limits)} == set(data)
