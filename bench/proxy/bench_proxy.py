@@ -164,14 +164,34 @@ def wrk(url: str, connections: int, duration: int, headers: list[str]) -> Result
     return Result(rps, p50, p99)
 
 
-def login(base: str, username: str, password: str) -> tuple[str, int]:
-    """Log in to the manager; returns the session cookie value and the user id."""
+def login(base: str, username: str, password: str) -> tuple[requests.Session, int]:
+    """Log in to the manager; returns the logged-in client and the user id."""
     http = requests.Session()
     response = http.post(
         f"{base}/api/auth/login", json={"username": username, "password": password}, timeout=10
     )
     response.raise_for_status()
-    return http.cookies["sm_session"], int(response.json()["user"]["id"])
+    return http, int(response.json()["user"]["id"])
+
+
+def enter(http: requests.Session, base: str, prefix: str) -> list[str]:
+    """Take the manager's ticket into the session's own host (as a browser does on opening
+    it); returns the Host and Cookie headers a browser then sends there."""
+    response = http.get(f"{base}{prefix}/", allow_redirects=False, timeout=10)
+    if response.status_code != 302 or "/__sm/enter" not in response.headers.get("Location", ""):
+        # A manager without session hosts: its own cookie on its own origin.
+        return [f"Cookie: sm_session={http.cookies['sm_session']}"]
+    location = response.headers["Location"]
+    host = location.split("/")[2]
+    port = base.rsplit(":", 1)[1]
+    entered = requests.get(
+        f"http://127.0.0.1:{port}/" + location.split("/", 3)[3],
+        headers={"Host": host},
+        allow_redirects=False,
+        timeout=10,
+    )
+    cookie = entered.headers["Set-Cookie"].split(";", 1)[0]
+    return [f"Host: {host}", f"Cookie: {cookie}"]
 
 
 def main() -> None:
@@ -208,8 +228,10 @@ def main() -> None:
         ):
             wait_for(f"http://127.0.0.1:{up_port}/")
             wait_for(f"http://127.0.0.1:{sm_port}/login")
-            cookie, user_id = login(f"http://127.0.0.1:{sm_port}", USERNAME, PASSWORD)
+            base = f"http://localhost:{sm_port}"
+            http, user_id = login(base, USERNAME, PASSWORD)
             prefix = f"/project/1/script/1/user/{user_id}"
+            ours_headers = enter(http, base, prefix)
             (root / "nginx.conf").write_text(
                 NGINX_CONF.format(root=root, upstream=up_port, port=ngx_port, prefix=prefix)
             )
@@ -221,19 +243,26 @@ def main() -> None:
                     pin(upstream.pid, last)
                     pin(manager.pid, 0)
                     pin(nginx.pid, 0)
-                run(args, up_port, sm_port, ngx_port, prefix, cookie)
+                run(args, up_port, sm_port, ngx_port, prefix, ours_headers)
 
 
 def run(
-    args: argparse.Namespace, up_port: int, sm_port: int, ngx_port: int, prefix: str, cookie: str
+    args: argparse.Namespace,
+    up_port: int,
+    sm_port: int,
+    ngx_port: int,
+    prefix: str,
+    ours_headers: list[str],
 ) -> None:
     ways = {
         "direct": (f"http://127.0.0.1:{up_port}", []),
-        "ours": (f"http://127.0.0.1:{sm_port}{prefix}", [f"Cookie: sm_session={cookie}"]),
+        "ours": (f"http://127.0.0.1:{sm_port}{prefix}", ours_headers),
         "nginx": (f"http://127.0.0.1:{ngx_port}{prefix}", []),
     }
     check = requests.get(
-        ways["ours"][0] + "/big", headers={"Cookie": f"sm_session={cookie}"}, timeout=10
+        ways["ours"][0] + "/big",
+        headers=dict(line.split(": ", 1) for line in ours_headers),
+        timeout=10,
     )
     assert check.status_code == 200 and len(check.content) == 1 << 20, check.status_code
     cells = [("small", "/", c) for c in (1, 16)] + [("1 MiB", "/big", c) for c in (1, 16)]

@@ -11,9 +11,10 @@ from manager.proxy.routing import PROXY_PATH
 def public_proxy_url(path: str | None) -> str | None:
     """``/project/<p>/script/<s>/user/<u>/`` as the URL to open: on the session's own host.
 
-    Outside a request, in the manager-origin mode, or when no session domain is known for the
-    address the manager is reached at, the path stays as it is (opened on the manager's origin
-    it redirects to the session host, or explains what is missing).
+    Outside a request, in the manager-origin mode, when no session domain is known for the
+    address the manager is reached at, or when that address is not the manager's canonical one
+    (SM_PUBLIC_URL, or localhost), the path stays as it is: opened on the manager's origin it
+    redirects to the session host with a ticket, or explains what is missing.
     """
     if not path or not has_request_context():
         return path
@@ -22,14 +23,22 @@ def public_proxy_url(path: str | None) -> str | None:
     if proxy is None or match is None or not proxy.router.isolated:
         return path
     project, script, user = (int(x) for x in match.group(1, 2, 3))
+    router = proxy.router
     try:
-        return str(
-            proxy.router.session_url(
+        url = str(
+            router.session_url(
                 request.scheme, request.host, (project, script, user), match.group(4) or "/"
             )
         )
     except NoSessionDomain:
         return path
+    # A session host sends a visitor without its cookie to the manager's canonical origin for
+    # a ticket. Reached under another name (127.0.0.1 rather than localhost), the browser's
+    # login is not there: the path on this origin hands out the ticket itself.
+    session_host = url.split("/", 3)[2]
+    if router.manager_origin(request.scheme, session_host) != f"{request.scheme}://{request.host}":
+        return path
+    return url
 
 
 MANAGER_MODE_RISK = (

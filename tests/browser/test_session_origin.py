@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker]
 RUN = uuid.uuid4().hex[:6]
 INSTANCE = f"smtest-origin-{RUN}"
 PREFIX = f"smtest-origin-{RUN}"
-LAB = Path(__file__).resolve().parent / "attack_lab"
+LAB = Path(__file__).resolve().parent / "lab_group"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def engine():
 def server(engine, tmp_path_factory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("origin")
     instance = Server(root, INSTANCE, PREFIX)
-    shutil.copytree(LAB, root / "script_groups" / "attack_lab")
+    shutil.copytree(LAB, root / "script_groups" / "lab")
     instance.start()
     yield instance
     instance.kill()
@@ -129,3 +129,62 @@ def test_session_host_cookie_is_for_one_session_only(server: Server, engine) -> 
     assert stale.status_code == 401
     page = admin.get(again["proxy_url"])  # through the manager for a fresh ticket
     assert page.status_code == 200
+
+
+def open_from_group_page(page, server: Server, admin: requests.Session, group: str, filename: str):
+    """Press Run on a script's card; returns the tab its interface opens in."""
+    groups = admin.get(f"{server.url}/api/script-groups").json()["groups"]
+    group_id = next(g["id"] for g in groups if Path(g["directory"]).name == group)
+    ids = script_ids(server, admin)
+    page.goto(f"{server.url}/groups/{group_id}")
+    card = page.locator(f'[data-sm="script-card"][data-script-id="{ids[filename]}"]')
+    with page.context.expect_page() as opened:
+        card.locator('[data-sm="run"]').click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    return tab
+
+
+def test_examples_and_a_multi_page_app_work_on_their_session_hosts(server: Server, page) -> None:
+    """Opened from the group page in Chromium: the calculator and an ordinary multi-page Flask
+    app (forms, the app's own session, redirects, url_for, a stylesheet, JSON, a download, a
+    streamed response) work unchanged on their own hosts."""
+    admin = login(server)
+    browser_login(page, server)
+    calc = open_from_group_page(page, server, admin, "engineering_tools", "calculator.py")
+    calc.wait_for_url("**/project/*/script/*/user/*/**", timeout=20_000)
+    assert ".localhost:" in calc.url and not calc.url.startswith(server.url)
+    calc.fill("#expression", "6*7")
+    calc.press("#expression", "Enter")
+    calc.locator("#result", has_text="42").wait_for(timeout=10_000)
+    calc.close()
+
+    app = open_from_group_page(page, server, admin, "lab", "multipage.py")
+    app.locator("#title", has_text="Home").wait_for(timeout=20_000)
+    origin = app.url.split("/project/")[0]
+    assert ".localhost:" in origin
+    app.wait_for_load_state("load")
+    color = app.evaluate("getComputedStyle(document.getElementById('title')).color")
+    assert color == "rgb(1, 2, 3)", "the stylesheet from url_for loads on the session host"
+    app.click("#to-form")
+    app.fill("#name", "Ada")
+    app.click("#send")
+    app.locator("#title", has_text="Thanks, Ada").wait_for()
+    assert app.url.startswith(origin) and app.url.endswith("/thanks")
+    app.click("#home")
+    assert app.locator("#name").inner_text() == "Ada", "the app's own session cookie works"
+    visits = int(app.locator("#visits").inner_text())
+    app.reload()
+    assert int(app.locator("#visits").inner_text()) == visits + 1
+    total = app.evaluate(
+        """async () => (await (await fetch('api/sum', {method: 'POST',
+             headers: {'Content-Type': 'application/json'},
+             body: JSON.stringify({numbers: [1, 2, 39]})})).json()).sum"""
+    )
+    assert total == 42
+    streamed = app.evaluate("async () => (await fetch('stream')).text()")
+    assert streamed == "part 0\npart 1\npart 2\n"
+    with app.expect_download() as download:
+        app.click("#download")
+    assert download.value.suggested_filename == "report.csv"
+    assert Path(download.value.path()).read_bytes() == b"a,b\n1,2\n"
