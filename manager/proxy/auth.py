@@ -171,9 +171,9 @@ class Authenticator:
         if not isinstance(user_id, str) or not user_id.isdigit():
             return None
         login_id = data.get("_login_id")
-        caller = caller_if_live(
-            self.app, int(user_id), login_id if isinstance(login_id, str) else None
-        )
+        if not isinstance(login_id, str) or not login_id:
+            return None  # every browser login names its row; a cookie without one is not one
+        caller = caller_if_live(self.app, int(user_id), login_id)
         return _Session(caller, data, signed.timestamp()) if caller else None
 
     def _serializer(self) -> Any:
