@@ -330,7 +330,7 @@ class SessionService:
                     if on_conflict != "restart":
                         raise self._conflict(execution, existing, definitions, values)
                     replaced = existing
-                    self._mark_stopping(existing, "user")
+                    self._mark_stopping(db, existing, "user")
                     append_debug(execution, "restarted with other parameters by its user")
             self._check_quotas(db, user, group, limits)
             execution, process = self._create_rows(
@@ -641,13 +641,17 @@ class SessionService:
         """
         if process.status not in LIVE_STATES:
             return
-        self._mark_stopping(process, reason)
+        self._mark_stopping(db, process, reason)
         db.commit()
         self._stop_container(db, process, now=now, timeout=timeout)
 
-    def _mark_stopping(self, process: ScriptProcess, reason: str) -> None:
+    def _mark_stopping(self, db: DbSession, process: ScriptProcess, reason: str) -> None:
+        """The session and its run show "stopping" until the monitor records how it ended."""
         process.stop_reason = process.stop_reason or reason
         process.status = "stopping"
+        execution = db.get(Execution, process.execution_id) if process.execution_id else None
+        if execution is not None and execution.status in LIVE_STATES:
+            execution.status = "stopping"
 
     def _stop_container(
         self, db: DbSession, process: ScriptProcess, *, now: bool, timeout: float
