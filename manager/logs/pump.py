@@ -221,6 +221,8 @@ class Pump:
             clock, pace = time.monotonic, self.pace
             read_at = paused_at = clock()
             for line in stream:
+                now = clock()
+                waited = now - read_at > WAITED  # the read itself, not the yields below
                 if not run.add(line.stream, line.text, line.timestamp, line.truncated):
                     break
                 self.lines += 1
@@ -228,14 +230,13 @@ class Pump:
                     if run.writer.pending_bytes > BUFFER_LIMIT:
                         self.hub.flush(run)
                     time.sleep(0)  # gevent: let the flusher, the sockets and requests run
-                now = clock()
-                if pace and now - read_at > WAITED and now - paused_at > pace:
-                    # That read waited for the engine: output trickles in, and reading it line
-                    # by line costs a wake-up a line. Let a few milliseconds of it gather
-                    # (at most every other moment, so a pump never falls behind).
+                if pace and waited and now - paused_at > pace:
+                    # That read waited for output: it trickles in, and reading it line by
+                    # line costs a wake-up a line. Let a few milliseconds of it gather (at
+                    # most every other moment, so a pump never falls behind).
                     time.sleep(pace)
-                    now = paused_at = clock()
-                read_at = now
+                    paused_at = clock()
+                read_at = clock()
         except BackendError as exc:
             # The monitor starts a new pump for a session still live; it resumes from here.
             self.error = exc.message

@@ -105,6 +105,24 @@ class _Reader:
         self.ended = False
         self.truncated = False
 
+    def line(self, raw: bytes) -> LogLine | None:
+        """The common case, quickly: the next output line in sequence; None for the rest."""
+        tab = raw.find(b"\t")
+        fields = raw[:tab].split(b" ")
+        if tab < 0 or len(fields) != 3 or self.after_ns is not None:
+            return None
+        stream = _KINDS.get(fields[2])
+        if stream is None or len(raw) - tab > self.limits.max_line + RECORD_ROOM:
+            return None
+        try:
+            seq = int(fields[0])
+        except ValueError:
+            return None
+        if self.expected is not None and seq != self.expected:
+            return None
+        self.expected = seq + 1
+        return LogLine(stream, raw[tab + 1 :].decode("utf-8", "replace"), fields[1].decode())
+
     def parse(self, raw: bytes) -> Iterator[LogLine]:
         """The LogLines of one complete record (without its newline)."""
         tab = raw.find(b"\t")
@@ -114,13 +132,15 @@ class _Reader:
             return
         seq = int(fields[0])
         stamp = fields[1].decode("ascii", "replace")
-        try:
-            moment = stamp_ns(stamp)
-        except ValueError:
-            yield LogLine("debug", f"an output record with a bad time stamp was skipped (#{seq})")
-            return
-        if self.after_ns is not None and moment <= self.after_ns:
-            return  # stored before (the binary search lands a little early)
+        if self.after_ns is not None:
+            try:
+                moment = stamp_ns(stamp)
+            except ValueError:
+                yield LogLine("debug", f"an output record with a bad stamp was skipped (#{seq})")
+                return
+            if moment <= self.after_ns:
+                return  # stored before (the binary search lands a little early)
+            self.after_ns = None  # stamps increase: every later record is new too
         if self.expected is not None and seq != self.expected:
             yield LogLine(
                 "debug",
@@ -189,7 +209,12 @@ def read_capture(
                         yield _overflow_note(limits)
                         return
                     if newline > start:
-                        yield from reader.parse(data[start:newline])
+                        raw = data[start:newline]
+                        line = reader.line(raw)
+                        if line is not None:
+                            yield line
+                        else:
+                            yield from reader.parse(raw)
                     start = newline + 1
                 base += start
                 rest = data[start:]
