@@ -619,15 +619,17 @@ SETTINGS: tuple[Setting, ...] = (
         "SM_LOG_MAX_BYTES",
         "int",
         52428800,
-        "Most bytes of one run's log file; past it a note is written once and further output "
-        "is dropped (the session goes on).",
+        "Most bytes of one run's output, in its capture file and in its log file; past it a "
+        "'[log truncated]' note ends the stored output (in the log, as log_truncated in the API, "
+        "on the log page) and further output is read and dropped (the session goes on).",
     ),
     Setting(
         "SM_LOG_MAX_LINE",
         "SM_LOG_MAX_LINE",
         "int",
         16384,
-        "Longest output line kept, in bytes; longer lines are cut with a marker.",
+        "Longest output line kept, in bytes; a longer line keeps its head and a '[line cut: ...]' "
+        "marker, the rest up to its newline is dropped as it comes (never held in memory).",
     ),
     Setting(
         "SM_LOG_ROW_MAX_BYTES",
@@ -656,7 +658,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SM_LOG_DRAIN_TIMEOUT",
         "float",
         10.0,
-        "Seconds an ended session's pump may take to read the rest of its output.",
+        "Seconds an ended session's pump may go without progress before the session is removed "
+        "anyway (a long backlog is read to its end while it progresses).",
     ),
     Setting(
         "SM_SOCKETIO_CORS_ORIGINS",
