@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.http import dump_cookie
 
 from manager.proxy.auth import Caller, TtlCache, caller_if_live
+from manager.proxy.headers import split_cookies
 
 COOKIE_NAME = "sm_host"
 SALT = "sm-session-host"
@@ -47,6 +48,7 @@ class HostGate:
         self.clock = clock
         self._claims = TtlCache(CLAIMS_TTL)  # cookie value -> HostClaims | False
         self._live = TtlCache(LIVE_TTL)  # (user_id, login_id) -> Caller | False
+        self._split = TtlCache(CLAIMS_TTL)  # Cookie header -> (sm_host value, kept cookies)
         self._signer: URLSafeTimedSerializer | None = None
 
     def _serializer(self) -> URLSafeTimedSerializer:
@@ -72,6 +74,18 @@ class HostGate:
             samesite="Lax",
             max_age=self.max_age(),
         )
+
+    def split(self, header: str, forbidden: frozenset[str]) -> tuple[str, str]:
+        """This host's cookie value and the Cookie header without the manager's cookies."""
+        if not header:
+            return "", ""
+        now = self.clock()
+        cached = self._split.get(header, now)
+        if cached is None:
+            dropped, kept = split_cookies(header, forbidden)
+            cached = (dropped.get(COOKIE_NAME, ""), kept)
+            self._split.put(header, cached, now)
+        return cached
 
     def claims(self, value: str) -> HostClaims | None:
         now = self.clock()

@@ -16,8 +16,7 @@ from urllib.parse import parse_qs, quote
 
 from manager.proxy import pages
 from manager.proxy.auth import Identity
-from manager.proxy.headers import split_cookies
-from manager.proxy.hostauth import COOKIE_NAME, HostClaims
+from manager.proxy.hostauth import HostClaims
 from manager.proxy.hosts import Ids, NoSessionDomain, SessionSite, label_for, prefix_of
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.tickets import mint_ticket, redeem_ticket
@@ -150,10 +149,8 @@ def identify(
 ) -> Identity:
     """Who is calling on a session host: its own cookie, or an API token; never the manager's
     session cookie. The Cookie header forwarded loses every cookie the manager owns."""
-    header = environ.get("HTTP_COOKIE", "")
-    dropped, kept = split_cookies(header, proxy.forbidden_cookies) if header else ({}, "")
+    value, kept = proxy.gate.split(environ.get("HTTP_COOKIE", ""), proxy.forbidden_cookies)
     label = label_for(ids)
-    value = dropped.get(COOKIE_NAME)
     claims: HostClaims | None = proxy.gate.claims(value) if value else None
     if claims is not None and claims.label == label:
         caller = proxy.gate.caller(claims.user_id, claims.login_id)
