@@ -256,6 +256,13 @@ def manager(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Ite
 @pytest.fixture(scope="session")
 def dev_manager(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Manager]:
     """The same manager under werkzeug's development server (threads, no gevent)."""
+    yield from serve_dev_manager(tmp_path_factory, upstream, {})
+
+
+def serve_dev_manager(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, config: dict[str, Any]
+) -> Iterator[Manager]:
+    """A werkzeug manager with ``config`` on top of the usual settings."""
     from werkzeug.serving import make_server
 
     sys.path.insert(0, str(HERE))
@@ -263,6 +270,7 @@ def dev_manager(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) ->
 
     root = tmp_path_factory.mktemp("dev-manager")
     settings, names = manager_settings(root, upstream)
+    settings["config"].update(config)
     app = build(settings)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
