@@ -51,8 +51,13 @@ def browser() -> Iterator:
 @pytest.fixture
 def page(browser) -> Iterator:
     # Reduced motion turns Bootstrap's transitions off: no half-faded modal in a screenshot.
+    # bypass_csp: Playwright's string predicates (wait_for_function) are evaluated in the page,
+    # which the manager's CSP forbids; test_password_ui walks the pages with the CSP enforced.
     context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="en-GB", reduced_motion="reduce"
+        viewport={"width": 1280, "height": 900},
+        locale="en-GB",
+        reduced_motion="reduce",
+        bypass_csp=True,
     )
     context.set_default_timeout(10_000)
     tab = context.new_page()
