@@ -283,7 +283,8 @@ def postgres_url() -> Iterator[str]:
         missing("postgres", f"cannot connect to {url.split('@')[-1]}: {exc}")
     from manager.db import upgrade
 
-    reset_database(url)
+    if url != normalise_database_url(os.environ.get("DATABASE_URL") or "sqlite://"):
+        reset_database(url)  # the suite's own database is emptied by the app fixture instead
     upgrade(url)
     yield url
 
