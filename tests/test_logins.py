@@ -542,3 +542,17 @@ def test_logging_in_again_in_the_same_browser_replaces_its_login(app, api, make_
     assert not logged_in(thief), "the cookie of the replaced login no longer works"
     with app.app_context():
         assert len(logins.live_logins(db.session, olga_id)) == 1
+
+
+def test_failures_past_the_window_are_purged_at_the_next_attempt(app, client, make_user):
+    from manager.extensions import db
+    from manager.models import LoginAttempt
+
+    make_user("olga")
+    add_failures(app, "olga", "192.0.2.1", 3)
+    with app.app_context():
+        for row in db.session.execute(select(LoginAttempt)).scalars():
+            row.attempted_at -= timedelta(seconds=app.config["SM_LOGIN_WINDOW_SECONDS"] + 1)
+        db.session.commit()
+    client.post("/api/auth/login", json={"username": "nobody", "password": "x"})
+    assert attempts(app) == 1, "only the new failure is left"

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from manager import audit
 from manager.api.common import json_body
-from manager.auth import logins
+from manager.auth import logins, throttle
 from manager.auth.service import authenticate
 from manager.auth.throttle import LoginThrottled, ThrottlePolicy
 from manager.errors import error_response
@@ -44,12 +44,14 @@ def attempt_login(username: str, password: str) -> tuple[object | None, str | No
     Records the outcome; on success the browser's session names a new revocable login.
     """
     address = client_address()
+    policy = throttle_policy()
     try:
-        user = authenticate(db.session, username, password, address, throttle_policy())
+        user = authenticate(db.session, username, password, address, policy)
     except LoginThrottled as exc:
         audit.record(db.session, "login_throttled", target=username[:50])
         db.session.commit()
         return None, throttled_message(exc.retry_after), 429, exc.retry_after
+    throttle.purge(db.session, policy)  # failures past the window no longer count: cheap
     if user is None:
         audit.record(db.session, "login_failed", target=username[:50])
         db.session.commit()
