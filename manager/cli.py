@@ -74,7 +74,8 @@ def ensure_admin(app: Any) -> None:
         bar = "=" * 64
         print(
             f"{bar}\nFirst admin created.\n  username: {username}\n  password: {generated}\n"
-            f"This password is shown only once. Change it after logging in.\n{bar}",
+            "This password is shown only once. Change it after logging in: click your name\n"
+            f"(top right) to open My account.\n{bar}",
             flush=True,
         )
 
