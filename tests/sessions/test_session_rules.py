@@ -251,6 +251,12 @@ def _two_managers(app_config: dict, backend: FakeBackend, max_per_user: int) -> 
     return apps
 
 
+def create_app_for(config: dict):
+    from manager import create_app
+
+    return create_app(config)
+
+
 def _check_race(apps: list, make_user) -> None:
     sid = script_id(apps[0], "progress_demo.py")
     codes = _race(apps, "olga", sid, threads=6)
@@ -293,9 +299,11 @@ def postgres_url() -> Iterator[str]:
 def test_concurrent_executes_never_share_the_last_slot_postgres(app_config, postgres_url):
     from manager.auth.service import create_user
     from manager.extensions import db
+    from tests.conftest import _empty_tables
 
     backend = FakeBackend(FakeScript(exit_code=None))
     config = {**app_config, "SQLALCHEMY_DATABASE_URI": postgres_url}
+    _empty_tables(create_app_for(config))
     apps = _two_managers(config, backend, max_per_user=2)
     with apps[0].app_context():
         for name in ("olga", "ivan"):
