@@ -4,6 +4,7 @@ from manager.models.audit import AuditEvent
 from manager.models.catalog import CondaEnvironment, Script, ScriptGroup, UserScriptTag
 from manager.models.execution import Execution, ScriptProcess
 from manager.models.logs import JobLock, LogFilterPreset
+from manager.models.personal import ParameterPreset, Schedule, ScriptFavorite
 from manager.models.project import UserProject
 from manager.models.user import (
     LEVELS,
@@ -25,7 +26,10 @@ __all__ = [
     "JobLock",
     "LogFilterPreset",
     "LoginAttempt",
+    "ParameterPreset",
+    "Schedule",
     "Script",
+    "ScriptFavorite",
     "ScriptGroup",
     "ScriptProcess",
     "SessionTicket",
