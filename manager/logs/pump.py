@@ -92,16 +92,14 @@ class RunLog:
             if truncated:
                 self._truncate(text, stamp)
                 return True
-            if stream == "debug":
-                # A note about the end of the output comes again when a drain reads after a
-                # live pump: store it once. (Notes with a stamp are resumed past, like lines.)
-                if stamp is None and text in self.notes:
-                    return True
-                self.notes.add(text)
-                self.writer.append("debug", text, stamp)
+            note = stream == "debug"
+            # A note about the end of the output comes again when a drain reads after a live
+            # pump: store it once. (Notes with a stamp are resumed past, like lines.)
+            if note and stamp is None and text in self.notes:
                 return True
             if len(text) * 4 > self.max_line:  # chars: up to 4 bytes each
                 text = self._cut(text)
+            # Notes count too: a session writing garbage into its capture file makes many.
             if self.writer.size + len(text) + 64 > self.max_bytes:
                 self.dropped += 1
                 self._truncate(
@@ -111,7 +109,11 @@ class RunLog:
                 )
                 return True
             self.writer.append(stream, text, stamp)
-            self._queue_row(stream, text)
+            if note:
+                if stamp is None and len(self.notes) < 64:
+                    self.notes.add(text)
+            else:
+                self._queue_row(stream, text)
             self.touched = time.monotonic()
             return True
 

@@ -75,6 +75,19 @@ print()
 print("after")
 """
 )
+FORGER = (
+    HEADER.format(what="Write into its own capture file, past the cap")
+    + """
+import time
+
+print("forging")
+time.sleep(1)  # the capture process stores that line before the forgery starts
+with open("/run/sm/capture/output.log", "a") as capture:
+    for n in range(100000):
+        capture.write(f"{n} not a record from the capture process " + "z" * 40 + "\\n")
+time.sleep(120)
+"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +103,7 @@ def make_server(root: Path, instance: str, **env: str) -> Server:
     folder = root / "script_groups" / "data_processing"
     (folder / "flood.py").write_text(FLOOD)
     (folder / "long_line.py").write_text(LONG_LINE)
+    (folder / "forger.py").write_text(FORGER)
     server.start()
     return server
 
@@ -228,3 +242,17 @@ def test_a_256_mib_line_is_cut_and_the_manager_answers_throughout(capped: Server
     assert out[1].startswith("x" * 16384) and "x" * 16385 not in out[1]
     assert out[1].endswith("the rest of this line is not stored]")
     assert done["log_truncated"] is False  # a cut line is marked in place, the log is whole
+
+
+def test_a_session_writing_into_its_capture_file_past_the_cap_is_stopped(capped: Server):
+    session = login(capped)
+    run_id = start(capped, session, "forger.py")
+    done = wait_status(capped, session, run_id, {"completed", "failed"}, timeout=60)
+    assert done["status"] == "failed" and done["log_truncated"] is True, done
+    path = log_file(capped, run_id)
+    assert path is not None and path.stat().st_size < CAP + 20_000
+    lines = read_lines(path)
+    assert [li.text for li in lines if li.stream == "stdout"] == ["forging"]
+    notes = [li.text for li in lines if li.text.startswith(TRUNCATION_MARK)]
+    assert len(notes) == 1, notes
+    assert "wrote to it directly" in notes[0] or "SM_LOG_MAX_BYTES" in notes[0]
