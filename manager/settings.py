@@ -290,7 +290,64 @@ SETTINGS: tuple[Setting, ...] = (
         "SM_SESSION_BACKEND",
         "str",
         "docker",
-        "Where sessions run: `docker` (this host's engine).",
+        "Where sessions run: `docker` (this host's engine) or `kubernetes` (a Pod, Service and "
+        "NetworkPolicy per session; see README \"Deploying with Helm\").",
+    ),
+    Setting(
+        "SM_K8S_NAMESPACE",
+        "SM_K8S_NAMESPACE",
+        "str",
+        "",
+        "Kubernetes: namespace of the session pods (it must hold the claims of SM_K8S_VOLUMES); "
+        "default the manager's own.",
+    ),
+    Setting(
+        "SM_K8S_VOLUMES",
+        "SM_K8S_VOLUMES",
+        "list",
+        [],
+        "Kubernetes: the PersistentVolumeClaims the manager has mounted, as comma-separated "
+        "`<path>=<claim>` (e.g. `/srv/data=sm-data,/srv/logs=sm-logs`); session pods mount "
+        "their workspace, scripts, context and capture folder from them with a subPath.",
+    ),
+    Setting(
+        "SM_K8S_IMAGE_REGISTRY",
+        "SM_K8S_IMAGE_REGISTRY",
+        "str",
+        "",
+        "Kubernetes: registry prefix of the runner images CI pushes "
+        "(`registry.example.com/sm` gives `registry.example.com/sm/scriptsmanager-env-NAME:HASH`).",
+    ),
+    Setting(
+        "SM_K8S_IMAGE_PULL_SECRETS",
+        "SM_K8S_IMAGE_PULL_SECRETS",
+        "list",
+        [],
+        "Kubernetes: names of the image pull secrets session pods use (comma-separated).",
+    ),
+    Setting(
+        "SM_K8S_MANAGER_NAMESPACE",
+        "SM_K8S_MANAGER_NAMESPACE",
+        "str",
+        "",
+        "Kubernetes: the manager's namespace, the only one whose manager pods a session admits; "
+        "default the namespace of the manager's service account.",
+    ),
+    Setting(
+        "SM_K8S_MANAGER_LABELS",
+        "SM_K8S_MANAGER_LABELS",
+        "str",
+        "app.kubernetes.io/name=scriptsmanager,app.kubernetes.io/component=manager",
+        "Kubernetes: labels of the manager's pods (key=value,...), the only pods a session's "
+        "NetworkPolicy admits.",
+    ),
+    Setting(
+        "SM_K8S_CLUSTER_CIDRS",
+        "SM_K8S_CLUSTER_CIDRS",
+        "list",
+        [],
+        "Kubernetes: the cluster's pod and service ranges (comma-separated CIDRs); sessions "
+        "allowed egress never reach them (nor link-local), even through SM_EGRESS_ALLOW.",
     ),
     Setting(
         "SM_BASE_IMAGE",
@@ -386,6 +443,24 @@ SETTINGS: tuple[Setting, ...] = (
         "float",
         5.0,
         "Seconds a request to a starting session waits for it before the 'starting' page.",
+    ),
+    # Several replicas
+    Setting(
+        "SM_REDIS_URL",
+        "SM_REDIS_URL",
+        "str",
+        "",
+        "Redis URL (redis://host:6379/0) shared by several manager processes: Socket.IO "
+        "messages and live log lines reach browsers connected to any of them. Empty: one "
+        "process.",
+    ),
+    Setting(
+        "SM_LEADER_LEASE_SECONDS",
+        "SM_LEADER_LEASE_SECONDS",
+        "float",
+        10.0,
+        "Seconds the process running the session monitor and log pumps holds its lease; "
+        "another process takes over this long after it dies.",
     ),
     # Session hosts: where script interfaces are served (see README "Session hosts")
     Setting(

@@ -61,6 +61,8 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
         async_mode=app.config.get("SM_SOCKETIO_ASYNC_MODE") or log_stream.async_mode(),
         # None: same origin only ([] would turn the Origin check off altogether).
         cors_allowed_origins=app.config.get("SM_SOCKETIO_CORS_ORIGINS") or None,
+        # Several manager processes: room emits go through Redis to every process.
+        message_queue=app.config.get("SM_REDIS_URL") or None,
         logger=False,
         engineio_logger=False,
     )

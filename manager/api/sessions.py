@@ -15,6 +15,7 @@ from manager.errors import error_response
 from manager.extensions import db
 from manager.models import Execution, Script, ScriptProcess, User
 from manager.presenters import visible_script_or_404
+from manager.proxy.links import public_proxy_url
 from manager.sessions.runtime import runtime
 from manager.sessions.service import LIVE_STATES, SessionError
 
@@ -29,7 +30,7 @@ def execution_view(execution: Execution, process: ScriptProcess | None = None) -
         "user_id": execution.user_id,
         "status": execution.status,
         "interactive": execution.interactive,
-        "proxy_url": execution.proxy_url if execution.interactive else None,
+        "proxy_url": public_proxy_url(execution.proxy_url) if execution.interactive else None,
         "start_time": execution.start_time.isoformat() if execution.start_time else None,
         "end_time": execution.end_time.isoformat() if execution.end_time else None,
         "duration_seconds": execution.duration_seconds,
@@ -231,7 +232,7 @@ def _interactive_view(script: Script) -> dict[str, Any]:
         "script_id": script.id,
         "project_id": project_id,
         "status": process.status,
-        "proxy_url": execution.proxy_url if execution else None,
+        "proxy_url": public_proxy_url(execution.proxy_url) if execution else None,
         "execution_id": execution.execution_uuid if execution else None,
     }
 

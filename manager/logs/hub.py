@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from manager.db import gevent_patched
@@ -89,6 +90,10 @@ class LogHub:
         # database call there (SQLite's fsync, a lock wait) must not stop every greenlet.
         self._row_engine = create_engine(engine.url, poolclass=NullPool)
         self.listeners: list[Listener] = []  # called with each flushed batch
+        # False in a manager process that is not the session monitor's leader: the leader's
+        # pumps store the output, this process only serves watchers (lines come over Redis).
+        self.pumps_here = True
+        self.forward_debug: Callable[[str, str, str], None] | None = None
         self.tick_hooks: list[Callable[[], None]] = []  # called after each flush pass
         self._runs: dict[str, RunLog] = {}
         self._usernames: dict[int, str] = {}
@@ -152,13 +157,37 @@ class LogHub:
 
     # ------------------------------------------------------------------ writing
 
-    def debug(self, execution: Execution, message: str, moment: datetime) -> Line:
-        """A lifecycle event as a ``debug`` line, in order with the output, flushed now."""
+    def debug(self, execution: Execution, message: str, moment: datetime) -> Line | None:
+        """A lifecycle event as a ``debug`` line, in order with the output, flushed now.
+
+        In a process that does not run the pumps (several replicas), the line is handed to the
+        one that does (``forward_debug``): one writer per file keeps seqs unique and in order.
+        """
+        if not self.pumps_here and self.forward_debug is not None:
+            self.forward_debug(execution.execution_uuid, message, stamp_of(moment))
+            return None
         run = self.open(execution)
         with run.lock:
             line = run.debug(message, stamp_of(moment))
             self.flush(run)
         return line
+
+    def debug_forwarded(self, execution_uuid: str, message: str, stamp: str) -> None:
+        """A debug line another process handed over (see ``debug``); written here if the
+        pumps run here."""
+        if not self.pumps_here:
+            return
+        with Session(self.engine) as db:
+            execution = db.execute(
+                select(Execution).where(Execution.execution_uuid == execution_uuid)
+            ).scalar_one_or_none()
+            if execution is None:
+                return
+            db.expunge(execution)
+        run = self.open(execution)
+        with run.lock:
+            run.debug(message, stamp)
+            self.flush(run)
 
     def flush(self, run: RunLog) -> list[Line]:
         """Write the run's buffer to its file, then hand the lines to the listeners."""
@@ -217,8 +246,9 @@ class LogHub:
     def ensure_pump(
         self, execution: Execution, backend: SessionBackend, handle: Handle
     ) -> Pump | None:
-        """Start a pump for a live session unless one runs (and unless pumps are off)."""
-        if not self.settings.live_pumps:
+        """Start a pump for a live session unless one runs (and unless pumps are off, or run
+        by another manager process: see ``pumps_here``)."""
+        if not self.settings.live_pumps or not self.pumps_here:
             return None
         run = self.open(execution)
         with run.lock:

@@ -14,7 +14,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, or_, update
+from sqlalchemy import Engine, Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from manager.models import utcnow
@@ -60,6 +60,46 @@ def acquire(
             update(JobLock)
             .where(condition)
             .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+        )
+    return result.rowcount == 1
+
+
+def renew(engine: Engine, name: str, holder: str, *, ttl: float) -> bool:
+    """Extend a lock ``holder`` still holds; False when it lost it (expired and taken)."""
+    now = utcnow()
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(JobLock)
+            .where(JobLock.name == name, JobLock.holder == holder)
+            .values(expires_at=now + timedelta(seconds=ttl))
+        )
+    return result.rowcount == 1
+
+
+def take_over_dead(engine: Engine, name: str, holder: str, *, ttl: float) -> bool:
+    """Take a lock whose holder was a process of this host that no longer exists (a manager
+    killed and restarted need not wait for its old lease to run out)."""
+    with engine.begin() as conn:
+        current = conn.execute(select(JobLock.holder).where(JobLock.name == name)).scalar()
+    if not current:
+        return False
+    host, _, rest = current.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return False  # alive: a live process of this host holds it
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False  # it exists, under another user
+    now = utcnow()
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(JobLock)
+            .where(JobLock.name == name, JobLock.holder == current)
+            .values(holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl))
         )
     return result.rowcount == 1
 

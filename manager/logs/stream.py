@@ -108,6 +108,7 @@ class LiveLogs:
     def __init__(self, server: Any, hub: LogHub, *, max_message: int = MAX_MESSAGE):
         self.server = server  # the python-socketio server
         self.hub = hub
+        self.shared = False  # True with several processes (Redis): see ``relay``
         self.max_message = max_message
         self._channels: dict[str, Channel] = {}
         self._joined: dict[str, set[str]] = {}  # sid -> execution uuids
@@ -149,6 +150,8 @@ class LiveLogs:
             for execution_uuid, user_id, payload in statuses:
                 watched = self._channels.get(execution_uuid)
                 masks = set(watched.watchers.values()) if watched else set()
+                if self.shared:  # watchers may be in another process: every room of the run
+                    masks = set(range(1, ALL + 1))
                 rooms = {run_room(execution_uuid, mask) for mask in masks}
                 for room in rooms | {user_room(user_id)}:
                     self.server.emit("status", payload, to=room, namespace=NAMESPACE)
@@ -371,6 +374,18 @@ def init_app(app: Flask, socketio: SocketIO) -> LiveLogs:
     hub: LogHub = app.extensions["sm_logs"]
     watcher = LiveLogs(socketio.server, hub)
     app.extensions["sm_live_logs"] = watcher
+    redis_url = app.config.get("SM_REDIS_URL")
+    if redis_url:
+        from manager.logs.relay import RedisRelay
+
+        relay = RedisRelay(redis_url, watcher.publish, hub.debug_forwarded)
+        hub.listeners.remove(watcher.publish)  # batches reach every process over Redis
+        hub.listeners.append(relay.publish)
+        hub.forward_debug = relay.forward_debug
+        watcher.shared = True
+        app.extensions["sm_log_relay"] = relay
+        if hub.settings.live_pumps:
+            relay.start()
     socketio.on_namespace(LogsNamespace(NAMESPACE))
     _listen_once()
     return watcher

@@ -61,6 +61,7 @@ class SessionSpec:
     port: int = 8080  # where the runner serves routes inside the container
     log_max_size: str = "10m"
     command: tuple[str, ...] = ()
+    run_timeout: int | None = None  # seconds; Kubernetes sets activeDeadlineSeconds from it
 
 
 @dataclass(frozen=True)

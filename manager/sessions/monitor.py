@@ -13,18 +13,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import select
 
 from manager.extensions import DbSession
+from manager.logs.locks import default_holder
 from manager.models import Execution, Script, ScriptProcess, User, utcnow
 from manager.sessions.backend import BackendError, ExitStatus, Handle
 from manager.sessions.limits import parse_limits
 from manager.sessions.service import LIVE_STATES, SessionService, append_debug
 
 log = logging.getLogger("scriptsmanager")
+
+LEADER_LOCK = "session-monitor"
 
 START_DEADLINE = 60  # seconds an interactive session may take to answer its health check
 STOP_DEADLINE = 30  # seconds a session may stay "stopping" before it is killed
@@ -291,6 +295,10 @@ class Monitor:
 
     # ------------------------------------------------------------- housekeeping
 
+    def report_activity(self, db: DbSession) -> None:
+        """A standby process's pass: only the proxy activity it saw goes to the rows."""
+        self._flush_activity(db)
+
     def _flush_activity(self, db: DbSession) -> None:
         seen = self.activity.pop_all()
         if not seen:
@@ -374,12 +382,20 @@ class Monitor:
 
 
 class SessionMonitor:
-    """Run ``Monitor.tick`` every ``interval`` seconds inside an app context."""
+    """Run ``Monitor.tick`` every ``interval`` seconds inside an app context.
 
-    def __init__(self, app: Any, monitor: Monitor, interval: float):
+    With several manager processes exactly one runs the monitor and the log pumps: the holder of
+    a lease (``job_locks`` row ``LEADER_LOCK``) renewed on every pass. The others only report
+    the proxy activity they saw, and take over when the lease runs out (the holder died).
+    """
+
+    def __init__(self, app: Any, monitor: Monitor, interval: float, lease: float = 10.0):
         self.app = app
         self.monitor = monitor
         self.interval = interval
+        self.lease = max(lease, 3 * interval)
+        self.holder = f"{default_holder()}:{uuid4().hex[:8]}"
+        self.leader = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -390,16 +406,42 @@ class SessionMonitor:
     def stop(self) -> None:
         self._stop.set()
 
+    def _lead(self, engine: Any) -> bool:
+        """Take or renew the lease; tell the log hub whether pumps run in this process."""
+        from manager.logs import locks
+
+        was = self.leader
+        if was:
+            self.leader = locks.renew(engine, LEADER_LOCK, self.holder, ttl=self.lease)
+        if not self.leader:
+            self.leader = locks.acquire(
+                engine, LEADER_LOCK, self.holder, ttl=timedelta(seconds=self.lease)
+            ) or locks.take_over_dead(engine, LEADER_LOCK, self.holder, ttl=self.lease)
+        if self.leader != was:
+            log.info("session monitor: %s", "leading" if self.leader else "standing by")
+        hub = self.app.extensions.get("sm_logs")
+        if hub is not None:
+            hub.pumps_here = self.leader
+        return self.leader
+
     def _run(self) -> None:
         from manager.extensions import db
 
         while not self._stop.is_set():
             with self.app.app_context():
                 try:
-                    self.monitor.tick(db.session)
+                    if self._lead(db.engine):
+                        self.monitor.tick(db.session)
+                    else:
+                        self.monitor.report_activity(db.session)
                 except Exception:  # the monitor must outlive any one bad pass
                     log.exception("session monitor pass failed")
                     db.session.rollback()
                 finally:
                     db.session.remove()
             self._stop.wait(self.interval)
+        if self.leader:
+            from manager.logs import locks
+
+            with self.app.app_context():
+                locks.release(db.engine, LEADER_LOCK, self.holder)

@@ -44,7 +44,17 @@ def make_backend(app: Flask) -> SessionBackend:
             capture_dir=log_settings.log_dir / "capture",
             capture_limits=CaptureLimits(log_settings.max_bytes, log_settings.max_line),
         )
-    raise ValueError(f"SM_SESSION_BACKEND={kind!r} is not known (use docker)")
+    if kind == "kubernetes":  # the client is imported only here: an optional dependency
+        from manager.sessions.capture import CaptureLimits
+        from manager.sessions.kubernetes import KubernetesBackend
+
+        log_settings = logs.LogSettings.from_config(app.config)
+        return KubernetesBackend.from_config(
+            app.config,
+            capture_dir=log_settings.log_dir / "capture",  # on a claim of SM_K8S_VOLUMES
+            capture_limits=CaptureLimits(log_settings.max_bytes, log_settings.max_line),
+        )
+    raise ValueError(f"SM_SESSION_BACKEND={kind!r} is not known (use docker or kubernetes)")
 
 
 def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
@@ -77,7 +87,12 @@ def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
         start_wait=app.config.get("SM_PROXY_START_WAIT", 5.0),
     )
     if app.config.get("SM_START_BACKGROUND"):
-        runtime.background = SessionMonitor(app, runtime.monitor, app.config["SM_MONITOR_INTERVAL"])
+        runtime.background = SessionMonitor(
+            app,
+            runtime.monitor,
+            app.config["SM_MONITOR_INTERVAL"],
+            lease=float(app.config.get("SM_LEADER_LEASE_SECONDS", 10.0)),
+        )
         runtime.background.start()
     return runtime
 

@@ -549,6 +549,7 @@ class SessionService:
                 project_id=project.id,
                 interactive=execution.interactive,
                 instance=self.config.instance,
+                run_timeout=(execution.limits or {}).get("run_timeout"),
             )
             append_debug(execution, f"image {image}; starting container {spec.name}")
             handle = self.backend.start(spec)

@@ -84,6 +84,7 @@ def build_spec(
     interactive: bool = True,
     labels_extra: Mapping[str, str] | None = None,
     instance: str = "default",
+    run_timeout: int | None = None,
 ) -> SessionSpec:
     """Build the container spec of one session.
 
@@ -125,6 +126,7 @@ def build_spec(
         network=session_network(limits, interactive=interactive),
         port=RUNNER_PORT,
         log_max_size=LOG_MAX_SIZE,
+        run_timeout=run_timeout,
     )
 
 

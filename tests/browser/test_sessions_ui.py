@@ -106,7 +106,7 @@ def test_interactive_script_opens_in_a_new_tab(
     assert answer.value.status == 201
     tab = opened.value
     tab.wait_for_url(PROXY_URL)  # the proxy answers "starting": no container is behind it
-    assert tab.url.startswith(f"{live_server}/project/")
+    assert ".localhost:" in tab.url, "served on the session's own host"
     link = card.locator('[data-sm="run-open-link"]')
     link.wait_for()
     assert PROXY_URL.search(link.get_attribute("href"))
