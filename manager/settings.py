@@ -402,6 +402,13 @@ SETTINGS: tuple[Setting, ...] = (
         "limits.workspace_quota (e.g. 1g).",
     ),
     Setting(
+        "SM_MAX_UPLOAD_MB",
+        "SM_MAX_UPLOAD_MB",
+        "int",
+        100,
+        "Largest file (MiB) one upload to a workspace may bring (file browser, file parameters).",
+    ),
+    Setting(
         "SM_DEFAULT_CPUS",
         "SM_DEFAULT_CPUS",
         "float",

@@ -24,6 +24,7 @@ from manager.logs.store import (
 )
 from manager.models import Execution, Script, User, UserProject
 from manager.proxy.links import public_proxy_url
+from manager.workspace.artifacts import artifacts_view
 
 MAX_LINES = 5000
 
@@ -198,6 +199,9 @@ def run_detail(db: DbSession, run: Run, *, with_outputs: bool = True) -> dict[st
             },
         }
     )
+    data_dir = current_app.config["SM_DATA_DIR"] if has_app_context() else None
+    if data_dir:  # the files the run created or changed in its workspace
+        body["artifacts"] = artifacts_view(db, execution, run.script, data_dir)
     if with_outputs:
         body["output"] = record["output"]
     return body

@@ -70,4 +70,6 @@ class Execution(Base):
     # The log was cut at SM_LOG_MAX_BYTES: output past the "[log truncated]" note is not stored.
     log_truncated: Mapped[bool] = mapped_column(default=False, server_default=false())
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Files the run created or changed in its workspace; recorded when first asked after the end.
+    artifacts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     last_updated: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Workspace files reached through the manager: safe paths, the file service, run artifacts."""
