@@ -15,11 +15,14 @@ def register(app: Flask) -> None:
         i18n,
         logs,
         meta,
+        presets,
         projects,
         sessions,
+        tags,
         user,
     )
     from manager.api import auth as api_auth
+    from manager.api import dashboard as api_dashboard
     from manager.views import admin, auth, main
     from manager.views import logs as log_pages
 
@@ -40,5 +43,8 @@ def register(app: Flask) -> None:
         logs,
         admin_logs,
         user,
+        tags,
+        presets,
+        api_dashboard,
     ):
         app.register_blueprint(module.bp)
