@@ -135,11 +135,13 @@ def _live_sessions(session: DbSession, user_id: int, project_id: int | None) -> 
     return int(session.execute(query).scalar_one())
 
 
-def archive_folders(folders: list[Path], backup_dir: str | Path, user_id: int, label: str) -> Path:
+def archive_folders(
+    folders: list[Path], data_dir: str | Path, backup_dir: str | Path, user_id: int, label: str
+) -> Path:
     """Zip the folders (named ``<group>/...`` inside) to ``backup/projects/<user id>/``."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     target = Path(backup_dir) / "projects" / str(int(user_id)) / f"{stamp}-{label}.zip"
-    base = Path(*folders[0].parts[:-2]) if folders else Path()
+    base = Path(data_dir) / "script_groups"
     trees = [(folder, f"{folder.relative_to(base).as_posix()}/") for folder in folders]
     return write_zip(target, trees)
 
@@ -175,7 +177,7 @@ def delete_project(
         )
     folders = project_folders(data_dir, project.user_id, project.id)
     kept = (
-        archive_folders(folders, backup_dir, project.user_id, f"project_{project.id}")
+        archive_folders(folders, data_dir, backup_dir, project.user_id, f"project_{project.id}")
         if folders
         else None
     )
@@ -202,7 +204,7 @@ def reset_user_data(
             f"{owner.username} has a running session; stop it before resetting their data.", 409
         )
     folders = project_folders(data_dir, owner.id)
-    kept = archive_folders(folders, backup_dir, owner.id, "reset") if folders else None
+    kept = archive_folders(folders, data_dir, backup_dir, owner.id, "reset") if folders else None
     removed = 0
     for project in user_projects(session, owner):
         if not project.is_default:
