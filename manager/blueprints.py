@@ -23,7 +23,9 @@ def register(app: Flask) -> None:
     )
     from manager.api import auth as api_auth
     from manager.api import dashboard as api_dashboard
+    from manager.api import docs as api_docs
     from manager.views import admin, auth, main
+    from manager.views import docs as doc_pages
     from manager.views import logs as log_pages
 
     for module in (
@@ -31,6 +33,8 @@ def register(app: Flask) -> None:
         main,
         admin,
         log_pages,
+        doc_pages,
+        api_docs,
         api_auth,
         admin_users,
         catalog,

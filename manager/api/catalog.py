@@ -11,6 +11,8 @@ from manager.api.common import json_body
 from manager.auth.permissions import require_level
 from manager.catalog.discovery import refresh_group, refresh_script, update_script_metadata
 from manager.catalog.errors import MetadataError
+from manager.catalog.fields import EDITABLE_SCRIPT_FIELDS
+from manager.catalog.history import field_changes, field_states
 from manager.errors import error_response
 from manager.extensions import db
 from manager.models import ScriptGroup
@@ -93,6 +95,7 @@ def get_metadata(script_id: int):
 def put_metadata(script_id: int):
     script = visible_script_or_404(script_id)
     changes = json_body()
+    before = field_states(script, [f for f in changes if f in EDITABLE_SCRIPT_FIELDS])
     try:
         update_script_metadata(db.session, script, changes)
     except MetadataError as exc:
@@ -102,7 +105,10 @@ def put_metadata(script_id: int):
         db.session,
         "script_metadata_updated",
         target=f"script:{script.id}",
-        details={"fields": sorted(changes)},
+        details={
+            "fields": sorted(changes),
+            "changes": field_changes(before, field_states(script, before)),
+        },
     )
     db.session.commit()
     return get_metadata(script_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from manager import audit
@@ -14,6 +14,7 @@ from manager.catalog.errors import MetadataError
 from manager.errors import error_response
 from manager.extensions import db
 from manager.models import CondaEnvironment, ScriptGroup
+from manager.presenters import visible_groups
 from manager.sessions.environments import Build
 from manager.sessions.limits import parse_limits
 from manager.sessions.runtime import runtime
@@ -129,10 +130,14 @@ def _group_or_404(group_id: int) -> ScriptGroup:
     return group
 
 
+# Developers may pick a group's environment too (the seed's "admin/developer"); audited.
 @bp.post("/script-groups/<int:group_id>/conda")
-@require_level("admin")
+@require_level("developer")
 def set_group_environment(group_id: int):
     group = _group_or_404(group_id)
+    if not visible_groups([group], current_user):
+        abort(404, description=f"No script group with id {group_id}.")
+    before = group.conda_environment
     name = str(json_body().get("environment") or json_body().get("conda_environment") or "")
     if name not in runtime().environments.spec_names():
         return error_response(
@@ -150,8 +155,8 @@ def set_group_environment(group_id: int):
         db.session,
         "group_environment_set",
         target=f"group:{group.directory_path}",
-        details={"environment": name},
-        admin=True,
+        details={"environment": name, "before": before, "after": group.conda_environment},
+        admin=current_user.is_admin,
     )
     db.session.commit()
     return jsonify({"group_id": group.id, "conda_environment": group.conda_environment})

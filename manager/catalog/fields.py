@@ -31,6 +31,8 @@ EDITABLE_SCRIPT_FIELDS: tuple[str, ...] = (
     "tags",
     "parameters",
     "execution_timeout",
+    "flask_port",
+    "proxy_enabled",
 )
 # What an admin may change on a group from the app (stored in ScriptGroup.overrides).
 EDITABLE_GROUP_FIELDS: tuple[str, ...] = (

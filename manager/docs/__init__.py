@@ -1,0 +1,1 @@
+"""Script documentation: Markdown rendered and sanitised, read and written per language."""
