@@ -52,3 +52,8 @@ def register(app: Flask) -> None:
         api_dashboard,
     ):
         app.register_blueprint(module.bp)
+    from manager.api import backup as api_backup
+    from manager.views import admin_panel
+
+    for module in (api_backup, admin_panel):
+        app.register_blueprint(module.bp)

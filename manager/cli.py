@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="succeed with a warning when no container engine is reachable",
     )
     images.set_defaults(func=cmd_images)
+    from manager.backup.cli import add_commands as add_backup_commands
+
+    add_backup_commands(sub, _app)
     return parser
 
 

@@ -824,6 +824,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
     Raises ConfigError naming the variable when a value cannot be used.
     """
+    return resolve_settings(environ)[0]
+
+
+def resolve_settings(
+    environ: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every setting's value, and where it came from: ``env:NAME``, ``file:json.path`` or
+    ``default`` (the admin panel's effective configuration shows both)."""
     env = os.environ if environ is None else environ
     document: Mapping[str, Any] = {}
     config_file = env.get("SM_CONFIG_FILE")
@@ -835,6 +843,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         if not isinstance(document, Mapping):
             raise ConfigError(f"SM_CONFIG_FILE {config_file!r} must hold a JSON object")
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for setting in SETTINGS:
         raw: Any = None
         source = ""
@@ -847,12 +856,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
                 raw, source = _from_json(document, setting.json_path), setting.json_path
         if source == "":
             values[setting.key] = setting.default
+            sources[setting.key] = "default"
             continue
         try:
             values[setting.key] = CASTS[setting.kind](raw)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: {exc}") from exc
-    return values
+        sources[setting.key] = f"env:{source}" if source in env else f"file:{source}"
+    return values, sources
 
 
 def markdown_table() -> str:

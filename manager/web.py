@@ -84,6 +84,9 @@ def _start_background(app: Flask) -> None:
 
         start_watcher(app)
     start_daily_jobs(app)
+    from manager.backup.scheduler import start_backup_jobs
+
+    start_backup_jobs(app)
 
 
 def _init_login(app: Flask) -> None:
