@@ -57,3 +57,6 @@ def register(app: Flask) -> None:
 
     for module in (api_backup, admin_panel):
         app.register_blueprint(module.bp)
+    from manager import metrics
+
+    app.register_blueprint(metrics.bp)

@@ -469,6 +469,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the process running the session monitor and log pumps holds its lease; "
         "another process takes over this long after it dies.",
     ),
+    Setting(
+        "SM_METRICS_TOKEN",
+        "SM_METRICS_TOKEN",
+        "str",
+        "",
+        "Bearer token a Prometheus scraper sends to /metrics (admins may read it logged in).",
+    ),
     # Session hosts: where script interfaces are served (see README "Session hosts")
     Setting(
         "SM_SESSION_HOST_MODE",

@@ -35,6 +35,31 @@ def container_engine_status() -> dict:
         return {"status": "unavailable", "engine": "docker", "detail": "docker SDK not installed"}
 
 
+def redis_status(url: str) -> dict:
+    """Ping the Redis of several replicas, when one is configured; never raises."""
+    if not url:
+        return {"status": "not configured"}
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+        return {"status": "ok"}
+    except Exception as exc:  # noqa: BLE001 - any failure is "unavailable", with its reason
+        return {"status": "unavailable", "detail": str(exc)[:200]}
+
+
+def image_status() -> dict:
+    """Environments and the state of their images, from the database."""
+    from manager.models import CondaEnvironment
+
+    rows = db.session.execute(select(CondaEnvironment.name, CondaEnvironment.image_state)).all()
+    states = {str(name): state or "unknown" for name, state in rows}
+    missing = sorted(name for name, state in states.items() if state != "built")
+    return {"status": "ok" if not missing else "incomplete", "environments": states}
+
+
 @bp.get("/health")
 def health():
     """Up or down for anyone (load balancers, probes); the detail for admins only."""
@@ -66,6 +91,8 @@ def health():
         "status": "healthy" if healthy else "unhealthy",
         "timestamp": datetime.now(UTC).isoformat(),
         "database": database,
+        "redis": redis_status(current_app.config.get("SM_REDIS_URL") or ""),
+        "images": image_status(),
         "container_engine": container_engine_status(),
         "active_scripts": live,
         "proxy_sessions": {"active": proxied},

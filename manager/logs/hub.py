@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from manager import metrics
 from manager.db import gevent_patched
 from manager.logs.pump import Listener, Pump, RunLog, write_row
 from manager.logs.store import Line, LogWriter, log_path, read_lines
@@ -154,6 +155,8 @@ class LogHub:
             run.closed = True
             self.flush(run)
             run.writer.close()
+            if run.dropped:
+                metrics.LOG_DROPPED.inc(run.dropped)
 
     # ------------------------------------------------------------------ writing
 
@@ -194,6 +197,7 @@ class LogHub:
         with run.lock:
             lines = run.writer.flush()
             if lines:
+                metrics.LOG_LINES.inc(len(lines))
                 for listener in self.listeners:
                     try:
                         listener(run.uuid, lines)

@@ -65,7 +65,9 @@ def serve_following(
             environ, match = request
             writer = _Writer(client, environ)
             site = proxy.router.site(environ.get("HTTP_HOST", ""))
+            began = proxy.clock()
             result = proxy.handle(environ, writer.start_response, match, site)
+            proxy.observe(environ, began)
             if result is not direct.ALREADY_HANDLED:
                 writer.write_all(result)
             body: _Body = environ["wsgi.input"]

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 
+from manager import metrics
 from manager.proxy import direct, keepalive, outgoing, pages, sessionhost, websocket
 from manager.proxy.auth import Authenticator, Caller, Identity, TtlCache
 from manager.proxy.headers import UnsafeRequestHeader, protective_headers, response_headers
@@ -39,6 +40,7 @@ RESOLVE_TTL = 1.5  # seconds a resolver answer is reused for the same user and s
 DENY_TTL = 1.0
 TOUCH_EVERY = 1.0  # seconds between two activity reports for one session
 BROKE_OFF = "the session's response broke off"
+STATUS_KEY = pages.STATUS_KEY
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -79,7 +81,9 @@ class ProxyMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         site = self.router.site(environ.get("HTTP_HOST", "")) if self.router.isolated else None
         if site is not None:
+            began = self.clock()
             result = self.guarded(sessionhost.serve, environ, start_response, site)
+            self.observe(environ, began)
         else:
             path: str = environ.get("PATH_INFO", "")
             match = PROXY_PATH.match(path) if path[:9] == "/project/" else None
@@ -87,13 +91,21 @@ class ProxyMiddleware:
                 return self.wsgi_app(environ, start_response)
             if self.router.isolated:
                 return self.guarded(sessionhost.enter, environ, start_response, match)
+            began = self.clock()
             result = self.handle(environ, start_response, match, None)
+            self.observe(environ, began)
         if result is direct.ALREADY_HANDLED and not environ.get("SCRIPT_NAME"):
             unreader = keepalive.unreader_of(environ)
             if unreader is not None and "close" not in environ.get("HTTP_CONNECTION", "").lower():
                 client = environ["gunicorn.socket"]
                 return keepalive.serve_following(self, environ, unreader, client)
         return result
+
+    def observe(self, environ: dict[str, Any], began: float) -> None:
+        """Metrics of one proxied request: latency, and the status class it was answered with."""
+        metrics.PROXY_LATENCY.observe(self.clock() - began)
+        code = environ.get(STATUS_KEY)
+        metrics.PROXY_RESPONSES.labels(metrics.status_class(code) if code else "other").inc()
 
     def serves_fast(self, environ: dict[str, Any]) -> bool:
         """True when a keep-alive request is a relay this proxy serves without Flask."""
@@ -293,6 +305,7 @@ class ProxyMiddleware:
     ) -> Iterable[bytes]:
         """Answer the client with the container's response (directly on the socket when the
         server allows it); the connection is released or closed once the body was read."""
+        environ[STATUS_KEY] = response.code
         client = direct.client_socket(environ, response)
         headers = response_headers(
             response.lines,

@@ -14,6 +14,7 @@ from flask import Flask, render_template
 log = logging.getLogger("scriptsmanager.proxy")
 
 SESSION_HOST_KEY = "sm.manager_origin"  # set in the environ of requests on a session host
+STATUS_KEY = "sm.status"  # the status a proxied request was answered with (for metrics)
 
 TITLES = {
     401: "Please log in to open this session.",
@@ -84,6 +85,8 @@ def error(
         body = _render(app, environ, status, message, retry_after).encode()
         headers.append(("Content-Type", "text/html; charset=utf-8"))
     headers.append(("Content-Length", str(len(body))))
+    if isinstance(environ, dict):
+        environ[STATUS_KEY] = status
     start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
     return [body]
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from manager import metrics
 from manager.extensions import DbSession
 from manager.models import CondaEnvironment, utcnow
 from manager.sessions.images import (
@@ -194,8 +195,10 @@ class Environments:
             build.packages = self.packages(client, build.tag)
             build.state = "built"
             build.add(f"done: {build.tag}")
+            metrics.IMAGE_BUILDS.labels("built").inc()
         except (ImageBuildError, ValueError, LookupError, OSError) as exc:
             build.state, build.error = "failed", str(exc)
+            metrics.IMAGE_BUILDS.labels("failed").inc()
             build.add(f"failed: {exc}")
             log.error("image build of %s failed: %s", build.name, exc)
         if on_done is not None:

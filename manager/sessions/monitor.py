@@ -19,6 +19,7 @@ from uuid import uuid4
 
 from sqlalchemy import select
 
+from manager import metrics
 from manager.extensions import DbSession
 from manager.logs.locks import default_holder
 from manager.models import Execution, Script, ScriptProcess, User, utcnow
@@ -147,6 +148,7 @@ class Monitor:
                     "address": [target.host, target.port],
                 }
                 append_debug(execution, f"ready after {age:.2f} s")
+                metrics.START_LATENCY.observe(age)
             elif age > START_DEADLINE:
                 append_debug(execution, f"did not answer within {START_DEADLINE} s; stopping")
                 self.service.stop(db, process, reason="start_timeout", now=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
+from manager import metrics
 from manager.catalog.discovery import is_runnable
 from manager.catalog.schema import mask_secrets, validate_parameter_values
 from manager.extensions import DbSession
@@ -560,6 +561,7 @@ class SessionService:
                 "session %s failed to start: %s %s", execution.execution_uuid, message, detail
             )
             self._fail_start(db, execution, process, message)
+            metrics.SESSION_FAILURES.inc()
             status = 503 if isinstance(exc, ImageMissing) else 502
             raise SessionError(
                 status,
@@ -568,6 +570,9 @@ class SessionService:
                 state="failed",
             ) from exc
         process.backend_state = self.backend.get_state(handle)
+        metrics.SESSION_STARTS.labels("interactive" if execution.interactive else "batch").inc()
+        if not execution.interactive and execution.start_time is not None:
+            metrics.START_LATENCY.observe((utcnow() - execution.start_time).total_seconds())
         stopped_meanwhile = (
             db.execute(select(ScriptProcess.status).where(ScriptProcess.id == process.id))
             .scalars()

@@ -258,3 +258,17 @@ def test_router_with_a_domain_and_the_other_modes() -> None:
     assert same.site("p1-s2-u3.localhost") is None and not same.isolated
     with pytest.raises(ValueError, match="SM_SESSION_HOST_MODE"):
         HostRouter(mode="wide-open")
+
+
+def test_proxied_requests_are_counted_in_the_metrics(manager: Manager) -> None:
+    http = manager.login("alice")
+    for _ in range(3):
+        assert http.get(manager.url("alice", "/echo"), timeout=10).status_code == 200
+    assert http.get(manager.url("dead", "/echo"), headers=JSON, timeout=10).status_code == 502
+    admin = manager.login("root", enter=False)
+    text = admin.get(f"{manager.base}/metrics", timeout=10).text
+    lines = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+             if line and not line.startswith("#")}  # fmt: skip
+    assert lines['sm_proxy_responses_total{status="2xx"}'] >= 3
+    assert lines['sm_proxy_responses_total{status="5xx"}'] >= 1
+    assert lines["sm_proxy_request_seconds_count"] >= 4
