@@ -294,16 +294,16 @@ SETTINGS: tuple[Setting, ...] = (
         "NetworkPolicy per session; see README \"Deploying with Helm\").",
     ),
     Setting(
-        "SM_K8S_NAMESPACE",
-        "SM_K8S_NAMESPACE",
+        "SM_KUBE_NAMESPACE",
+        "SM_KUBE_NAMESPACE",
         "str",
         "",
-        "Kubernetes: namespace of the session pods (it must hold the claims of SM_K8S_VOLUMES); "
+        "Kubernetes: namespace of the session pods (it must hold the claims of SM_KUBE_VOLUMES); "
         "default the manager's own.",
     ),
     Setting(
-        "SM_K8S_VOLUMES",
-        "SM_K8S_VOLUMES",
+        "SM_KUBE_VOLUMES",
+        "SM_KUBE_VOLUMES",
         "list",
         [],
         "Kubernetes: the PersistentVolumeClaims the manager has mounted, as comma-separated "
@@ -311,39 +311,39 @@ SETTINGS: tuple[Setting, ...] = (
         "their workspace, scripts, context and capture folder from them with a subPath.",
     ),
     Setting(
-        "SM_K8S_IMAGE_REGISTRY",
-        "SM_K8S_IMAGE_REGISTRY",
+        "SM_KUBE_IMAGE_REGISTRY",
+        "SM_KUBE_IMAGE_REGISTRY",
         "str",
         "",
         "Kubernetes: registry prefix of the runner images CI pushes "
         "(`registry.example.com/sm` gives `registry.example.com/sm/scriptsmanager-env-NAME:HASH`).",
     ),
     Setting(
-        "SM_K8S_IMAGE_PULL_SECRETS",
-        "SM_K8S_IMAGE_PULL_SECRETS",
+        "SM_KUBE_IMAGE_PULL_SECRETS",
+        "SM_KUBE_IMAGE_PULL_SECRETS",
         "list",
         [],
         "Kubernetes: names of the image pull secrets session pods use (comma-separated).",
     ),
     Setting(
-        "SM_K8S_MANAGER_NAMESPACE",
-        "SM_K8S_MANAGER_NAMESPACE",
+        "SM_KUBE_MANAGER_NAMESPACE",
+        "SM_KUBE_MANAGER_NAMESPACE",
         "str",
         "",
         "Kubernetes: the manager's namespace, the only one whose manager pods a session admits; "
         "default the namespace of the manager's service account.",
     ),
     Setting(
-        "SM_K8S_MANAGER_LABELS",
-        "SM_K8S_MANAGER_LABELS",
+        "SM_KUBE_MANAGER_LABELS",
+        "SM_KUBE_MANAGER_LABELS",
         "str",
         "app.kubernetes.io/name=scriptsmanager,app.kubernetes.io/component=manager",
         "Kubernetes: labels of the manager's pods (key=value,...), the only pods a session's "
         "NetworkPolicy admits.",
     ),
     Setting(
-        "SM_K8S_CLUSTER_CIDRS",
-        "SM_K8S_CLUSTER_CIDRS",
+        "SM_KUBE_CLUSTER_CIDRS",
+        "SM_KUBE_CLUSTER_CIDRS",
         "list",
         [],
         "Kubernetes: the cluster's pod and service ranges (comma-separated CIDRs); sessions "

@@ -50,7 +50,7 @@ class ClaimMount:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    """What the cluster side of a session depends on (from the ``SM_K8S_*`` settings)."""
+    """What the cluster side of a session depends on (from the ``SM_KUBE_*`` settings)."""
 
     namespace: str
     claims: tuple[ClaimMount, ...]
@@ -69,7 +69,7 @@ class ClusterSettings:
 
 
 def parse_claims(entries: Iterable[str]) -> tuple[ClaimMount, ...]:
-    """``SM_K8S_VOLUMES`` entries ``<path in the manager>=<claim name>`` as ClaimMounts.
+    """``SM_KUBE_VOLUMES`` entries ``<path in the manager>=<claim name>`` as ClaimMounts.
 
     Raises ConfigError naming the entry that is wrong.
     """
@@ -80,7 +80,7 @@ def parse_claims(entries: Iterable[str]) -> tuple[ClaimMount, ...]:
         claim = claim.strip()
         if not sep or not posixpath.isabs(path) or not _NAME_RE.match(claim):
             raise ConfigError(
-                f"SM_K8S_VOLUMES: {entry!r} is not <absolute path>=<claim name>"
+                f"SM_KUBE_VOLUMES: {entry!r} is not <absolute path>=<claim name>"
                 " (e.g. /srv/data=scriptsmanager-data)"
             )
         claims.append(ClaimMount(path, claim))
@@ -95,7 +95,7 @@ def parse_labels(text: str) -> dict[str, str]:
             continue
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"SM_K8S_MANAGER_LABELS: {pair!r} is not key=value")
+            raise ConfigError(f"SM_KUBE_MANAGER_LABELS: {pair!r} is not key=value")
         labels[key.strip()] = value.strip()
     return labels
 
@@ -152,7 +152,7 @@ def locate(path: str, claims: Iterable[ClaimMount]) -> tuple[ClaimMount, str]:
             best = found
     if best is None:
         raise ValueError(
-            f"{path} is on no shared volume: SM_K8S_VOLUMES must name the claim mounted there"
+            f"{path} is on no shared volume: SM_KUBE_VOLUMES must name the claim mounted there"
         )
     return best
 
@@ -342,7 +342,7 @@ def egress_blocks(settings: ClusterSettings) -> list[dict[str, Any]]:
             if _contained(allowed, shut):
                 raise ConfigError(
                     f"SM_EGRESS_ALLOW: {allowed} lies inside {shut}, which sessions may never"
-                    " reach (link-local or the cluster's own range, SM_K8S_CLUSTER_CIDRS)"
+                    " reach (link-local or the cluster's own range, SM_KUBE_CLUSTER_CIDRS)"
                 )
         inside = [str(s) for s in closed if s != allowed and _contained(s, allowed)]
         block: dict[str, Any] = {"cidr": str(allowed)}

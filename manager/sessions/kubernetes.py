@@ -5,7 +5,7 @@ network rules); this module creates, watches and removes them through a ``KubeAp
 
 - Files: the workspace, the scripts, the context file and the run's capture folder are where the
   manager sees them on its PersistentVolumeClaims; the pod mounts the same claims with a
-  ``subPath`` each (``SM_K8S_VOLUMES`` says which claim is mounted where).
+  ``subPath`` each (``SM_KUBE_VOLUMES`` says which claim is mounted where).
 - Output: the runner's capture file on the claim (``capture.read_capture``), the same no-loss
   reader as Docker's; the Pod log API only when the runner never started its capture (a broken
   image), since the kubelet rotates that log and may drop what nobody read yet.
@@ -226,17 +226,17 @@ class KubernetesBackend(SessionBackend):
     def from_config(
         cls, config: Mapping[str, Any], *, capture_dir: Path, capture_limits: CaptureLimits
     ) -> KubernetesBackend:
-        """The backend the ``SM_K8S_*`` settings describe; raises ConfigError for a wrong one."""
-        namespace = config.get("SM_K8S_NAMESPACE") or _default_namespace()
+        """The backend the ``SM_KUBE_*`` settings describe; raises ConfigError for a wrong one."""
+        namespace = config.get("SM_KUBE_NAMESPACE") or _default_namespace()
         settings = ClusterSettings(
             namespace=namespace,
-            claims=parse_claims(config.get("SM_K8S_VOLUMES") or []),
-            manager_namespace=config.get("SM_K8S_MANAGER_NAMESPACE") or _default_namespace(),
-            manager_labels=parse_labels(config.get("SM_K8S_MANAGER_LABELS") or "")
+            claims=parse_claims(config.get("SM_KUBE_VOLUMES") or []),
+            manager_namespace=config.get("SM_KUBE_MANAGER_NAMESPACE") or _default_namespace(),
+            manager_labels=parse_labels(config.get("SM_KUBE_MANAGER_LABELS") or "")
             or dict(DEFAULT_MANAGER_LABELS),  # never {}: that would admit every pod
-            image_registry=config.get("SM_K8S_IMAGE_REGISTRY") or "",
-            image_pull_secrets=tuple(config.get("SM_K8S_IMAGE_PULL_SECRETS") or ()),
-            cluster_cidrs=tuple(config.get("SM_K8S_CLUSTER_CIDRS") or ()),
+            image_registry=config.get("SM_KUBE_IMAGE_REGISTRY") or "",
+            image_pull_secrets=tuple(config.get("SM_KUBE_IMAGE_PULL_SECRETS") or ()),
+            cluster_cidrs=tuple(config.get("SM_KUBE_CLUSTER_CIDRS") or ()),
             egress_allow=tuple(config.get("SM_EGRESS_ALLOW") or ()),
         )
         egress_blocks(settings)  # a wrong allow-list entry fails at start-up, not at a run
@@ -512,7 +512,7 @@ class KubernetesBackend(SessionBackend):
         except (ApiError, BackendError) as exc:
             return {**result, "status": "error", "error": str(exc)}
         if not self.settings.claims:
-            warnings.append("SM_K8S_VOLUMES names no claim: sessions cannot mount their files")
+            warnings.append("SM_KUBE_VOLUMES names no claim: sessions cannot mount their files")
         if warnings:
             result["warnings"] = warnings
         return result

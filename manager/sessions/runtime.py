@@ -51,7 +51,7 @@ def make_backend(app: Flask) -> SessionBackend:
         log_settings = logs.LogSettings.from_config(app.config)
         return KubernetesBackend.from_config(
             app.config,
-            capture_dir=log_settings.log_dir / "capture",  # on a claim of SM_K8S_VOLUMES
+            capture_dir=log_settings.log_dir / "capture",  # on a claim of SM_KUBE_VOLUMES
             capture_limits=CaptureLimits(log_settings.max_bytes, log_settings.max_line),
         )
     raise ValueError(f"SM_SESSION_BACKEND={kind!r} is not known (use docker or kubernetes)")

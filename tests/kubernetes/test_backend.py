@@ -383,13 +383,13 @@ def test_ping_reports_the_claims(api, roots) -> None:
 
 def test_from_config_reads_the_settings() -> None:
     config = {
-        "SM_K8S_NAMESPACE": "sessions",
-        "SM_K8S_VOLUMES": ["/srv/data=sm-data"],
-        "SM_K8S_MANAGER_NAMESPACE": "sm",
-        "SM_K8S_MANAGER_LABELS": "",
-        "SM_K8S_IMAGE_REGISTRY": "reg.example.com/sm",
-        "SM_K8S_IMAGE_PULL_SECRETS": ["regcred"],
-        "SM_K8S_CLUSTER_CIDRS": ["10.244.0.0/16"],
+        "SM_KUBE_NAMESPACE": "sessions",
+        "SM_KUBE_VOLUMES": ["/srv/data=sm-data"],
+        "SM_KUBE_MANAGER_NAMESPACE": "sm",
+        "SM_KUBE_MANAGER_LABELS": "",
+        "SM_KUBE_IMAGE_REGISTRY": "reg.example.com/sm",
+        "SM_KUBE_IMAGE_PULL_SECRETS": ["regcred"],
+        "SM_KUBE_CLUSTER_CIDRS": ["10.244.0.0/16"],
         "SM_EGRESS_ALLOW": [],
         "SM_INSTANCE": "plant-a",
     }
@@ -405,9 +405,9 @@ def test_from_config_reads_the_settings() -> None:
             capture_dir=Path("/x"),
             capture_limits=CaptureLimits(),
         )
-    with pytest.raises(ConfigError, match="SM_K8S_VOLUMES"):
+    with pytest.raises(ConfigError, match="SM_KUBE_VOLUMES"):
         KubernetesBackend.from_config(
-            {**config, "SM_K8S_VOLUMES": ["data=sm-data"]},
+            {**config, "SM_KUBE_VOLUMES": ["data=sm-data"]},
             capture_dir=Path("/x"),
             capture_limits=CaptureLimits(),
         )
@@ -422,8 +422,8 @@ def test_the_app_picks_the_kubernetes_backend(tmp_path, monkeypatch) -> None:
         "SM_DATA_DIR": str(tmp_path),
         "SM_LOG_DIR": str(tmp_path / "logs"),
         "SM_SESSION_BACKEND": "kubernetes",
-        "SM_K8S_NAMESPACE": "sessions",
-        "SM_K8S_VOLUMES": f"{tmp_path}=sm-data",
+        "SM_KUBE_NAMESPACE": "sessions",
+        "SM_KUBE_VOLUMES": f"{tmp_path}=sm-data",
     })  # fmt: skip
 
     class App:

@@ -107,7 +107,7 @@ def test_production_runs_three_replicas_on_postgresql_and_redis(rendered) -> Non
     assert env_from == {"sm-scriptsmanager"}
     config = _config(objects)
     assert config["SM_SCRIPT_GROUPS_DIR"] == "/srv/scripts/current/script_groups"
-    assert config["SM_K8S_CLUSTER_CIDRS"] == "10.244.0.0/16,10.96.0.0/12"
+    assert config["SM_KUBE_CLUSTER_CIDRS"] == "10.244.0.0/16,10.96.0.0/12"
     ingress = objects[("Ingress", "sm-scriptsmanager")]
     annotations = ingress["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"  # sticky sessions
@@ -129,10 +129,10 @@ def test_airgapped_pulls_everything_from_the_private_registry(rendered) -> None:
     assert images and all(i.startswith("registry.plant.internal/") for i in images)
     assert pod["imagePullSecrets"] == [{"name": "plant-registry"}]
     config = _config(objects)
-    assert config["SM_K8S_IMAGE_REGISTRY"] == "registry.plant.internal/scriptsmanager"
-    assert config["SM_K8S_IMAGE_PULL_SECRETS"] == "plant-registry"
-    assert config["SM_K8S_NAMESPACE"] == "scriptsmanager-sessions"
-    assert config["SM_K8S_VOLUMES"] == (
+    assert config["SM_KUBE_IMAGE_REGISTRY"] == "registry.plant.internal/scriptsmanager"
+    assert config["SM_KUBE_IMAGE_PULL_SECRETS"] == "plant-registry"
+    assert config["SM_KUBE_NAMESPACE"] == "scriptsmanager-sessions"
+    assert config["SM_KUBE_VOLUMES"] == (
         "/srv/data=plant-sm-data,/srv/logs=plant-sm-logs,/srv/scripts=plant-sm-scripts"
     )
     assert config["SM_MAX_CONCURRENT_SESSIONS"] == "40"
@@ -179,21 +179,21 @@ def test_the_manager_pod_is_hardened_and_reaches_its_claims(rendered) -> None:
     claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
               if "persistentVolumeClaim" in v}  # fmt: skip
     config = _config(objects)
-    # the manager mounts each claim where SM_K8S_VOLUMES tells the backend it is
+    # the manager mounts each claim where SM_KUBE_VOLUMES tells the backend it is
     mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
-    for entry in config["SM_K8S_VOLUMES"].split(","):
+    for entry in config["SM_KUBE_VOLUMES"].split(","):
         path, claim = entry.split("=")
         assert claims[mounts[path]] == claim
         assert ("PersistentVolumeClaim", claim) in objects
     assert config["SM_DATA_DIR"] == "/srv/data" and config["SM_LOG_DIR"] == "/srv/logs"
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert (
-        env["SM_K8S_MANAGER_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
+        env["SM_KUBE_MANAGER_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
         == "metadata.namespace"
     )
     # the sessions admit the manager's pods by these labels: the pods must carry them
     labels = _deployment(objects)["spec"]["template"]["metadata"]["labels"]
-    wanted = dict(pair.split("=") for pair in config["SM_K8S_MANAGER_LABELS"].split(","))
+    wanted = dict(pair.split("=") for pair in config["SM_KUBE_MANAGER_LABELS"].split(","))
     assert wanted.items() <= labels.items()
 
 

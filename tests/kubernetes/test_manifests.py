@@ -312,8 +312,8 @@ def test_settings_parsing() -> None:
         ClaimMount("/srv/logs", "sm-logs"),
     )
     for wrong in ("srv/data=sm-data", "/srv/data", "/srv/data=Bad_Name"):
-        with pytest.raises(ConfigError, match="SM_K8S_VOLUMES"):
+        with pytest.raises(ConfigError, match="SM_KUBE_VOLUMES"):
             parse_claims([wrong])
     assert parse_labels("a=b, c/d=e") == {"a": "b", "c/d": "e"}
-    with pytest.raises(ConfigError, match="SM_K8S_MANAGER_LABELS"):
+    with pytest.raises(ConfigError, match="SM_KUBE_MANAGER_LABELS"):
         parse_labels("a")
