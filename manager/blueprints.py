@@ -24,13 +24,14 @@ def register(app: Flask) -> None:
     from manager.api import auth as api_auth
     from manager.api import dashboard as api_dashboard
     from manager.api import docs as api_docs
-    from manager.views import admin, auth, main
+    from manager.views import admin, auth, files, main
     from manager.views import docs as doc_pages
     from manager.views import logs as log_pages
 
     for module in (
         auth,
         main,
+        files,
         admin,
         log_pages,
         doc_pages,

@@ -29,6 +29,7 @@ PARAMETER_TYPES: tuple[str, ...] = (
     "date",
     "path",
     "secret",
+    "file",
 )
 # Spellings people write from habit; normalised to the canonical type.
 TYPE_ALIASES: dict[str, str] = {
@@ -38,7 +39,7 @@ TYPE_ALIASES: dict[str, str] = {
     "boolean": "bool",
     "textarea": "text",
     "password": "secret",
-    "file": "path",
+    "upload": "file",
 }
 TEXT_TYPES = frozenset({"string", "text", "path", "secret"})
 CHOICE_TYPES = frozenset({"select", "multiselect"})
@@ -48,6 +49,8 @@ DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 SECRET_MASK = "********"
+# Where the runner mounts the workspace; a ``file`` parameter's value is a path under it.
+WORKSPACE_MOUNT = "/workspace"
 
 
 def validate_parameter_definitions(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -159,6 +162,8 @@ def coerce_value(definition: Mapping[str, Any], raw: Any) -> Any:
                 value.append(option)
     elif kind == "date":
         value = _date(raw).isoformat()
+    elif kind == "file":
+        value = _workspace_file(raw)
     else:  # pragma: no cover - definitions are validated first
         raise ValueError(f"unknown type {kind!r}")
     _check_bounds(definition, value)
@@ -290,6 +295,23 @@ def _text(definition: Mapping[str, Any], raw: Any) -> str:
     if pattern and not re.fullmatch(pattern, value):
         raise ValueError(f"does not match the expected format {pattern}")
     return value
+
+
+def _workspace_file(raw: Any) -> str:
+    """A file in the workspace (``uploads/…`` or ``/workspace/uploads/…``) as the path the
+    script opens; the upload API gives this value."""
+    from manager.workspace.safefs import UnsafePath, split_path
+
+    if not isinstance(raw, str):
+        raise ValueError("must be the path of an uploaded file")
+    text = raw.strip()
+    if text == WORKSPACE_MOUNT or text.startswith(WORKSPACE_MOUNT + "/"):
+        text = text[len(WORKSPACE_MOUNT) :].lstrip("/")
+    try:
+        parts = split_path(text)
+    except UnsafePath as exc:
+        raise ValueError(f"must be a file in your workspace ({exc.message})") from None
+    return f"{WORKSPACE_MOUNT}/{'/'.join(parts)}"
 
 
 def _int(raw: Any) -> int:
