@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
     from manager.api import auth as api_auth
     from manager.api import dashboard as api_dashboard
     from manager.api import docs as api_docs
+    from manager.schedules import api as schedules_api
     from manager.views import admin, auth, files, main
     from manager.views import docs as doc_pages
     from manager.views import logs as log_pages
@@ -51,6 +52,7 @@ def register(app: Flask) -> None:
         tags,
         presets,
         api_dashboard,
+        schedules_api,
     ):
         app.register_blueprint(module.bp)
     from manager.api import backup as api_backup

@@ -668,6 +668,21 @@ SETTINGS: tuple[Setting, ...] = (
         "Suggest existing tags.",
         "tagging.enable_tag_suggestions",
     ),
+    # Scheduled runs
+    Setting(
+        "SM_SCHEDULER_INTERVAL",
+        "SM_SCHEDULER_INTERVAL",
+        "float",
+        5.0,
+        "Seconds between two looks for due scheduled runs (0 turns scheduled runs off).",
+    ),
+    Setting(
+        "SM_MAX_SCHEDULES_PER_USER",
+        "SM_MAX_SCHEDULES_PER_USER",
+        "int",
+        20,
+        "Scheduled runs one user may have.",
+    ),
     # Multi-user
     Setting(
         "SM_MAX_PROJECTS_PER_USER",

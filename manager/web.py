@@ -78,12 +78,14 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
 def _start_background(app: Flask) -> None:
     """Work of the serving process only: hot reload of scripts and the daily log retention."""
     from manager.logs.retention import start_daily_jobs
+    from manager.schedules.runner import start_scheduler
 
     if app.config["SM_WATCH_SCRIPTS"]:
         from manager.catalog_app import start_watcher
 
         start_watcher(app)
     start_daily_jobs(app)
+    start_scheduler(app)
     from manager.backup.scheduler import start_backup_jobs
 
     start_backup_jobs(app)

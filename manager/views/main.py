@@ -6,10 +6,13 @@ from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from manager import dashboard as dashboard_data
+from manager.dashboard import favorite_ids
 from manager.extensions import db
 from manager.models import LEVELS, Execution, ScriptGroup
 from manager.presenters import group_view, script_view, visible_groups, visible_scripts
 from manager.projects import active_project
+from manager.tags import TagLimits, all_user_tags, user_tags_by_script
 from manager.template_globals import current_language
 
 bp = Blueprint("main", __name__)
@@ -42,7 +45,19 @@ def dashboard():
     shown = [
         group_view(g, language, current_user) for g in visible_groups(list(groups), current_user)
     ]
-    return render_template("dashboard.html", groups=shown)
+    from manager.sessions.runtime import runtime
+
+    favorites = [
+        script_view(script, language, current_user)
+        for script in dashboard_data.favorite_scripts(db.session, current_user)
+    ]
+    return render_template(
+        "dashboard.html",
+        groups=shown,
+        favorites=favorites,
+        recent=dashboard_data.recent_scripts(db.session, current_user),
+        system=dashboard_data.system_status(db.session, runtime().backend.ping()),
+    )
 
 
 @bp.get("/groups/<int:group_id>")
@@ -60,7 +75,8 @@ def group(group_id: int):
         [s["id"] for s in scripts], current_user.id, project.id if project else None
     )
     categories = sorted({s["category"] for s in scripts if s["category"]})
-    tags = sorted({t for s in scripts for t in s["tags"]})
+    personalise(scripts)
+    tags = sorted({t for s in scripts for t in s["all_tags"]})
     return render_template(
         "script_group.html",
         group=group_view(row, language, current_user),
@@ -72,7 +88,21 @@ def group(group_id: int):
         levels=LEVELS,
         recent_runs=recent_runs,
         is_admin=current_user.is_admin,
+        tag_limits=TagLimits.from_config(current_app.config).to_dict(),
+        my_tags=all_user_tags(db.session, current_user.id)
+        if current_app.config.get("SM_ENABLE_TAG_SUGGESTIONS", True)
+        else [],
     )
+
+
+def personalise(scripts: list[dict]) -> None:
+    """Add my tags (and system + mine, for the tag filter) and my star to each script."""
+    mine = user_tags_by_script(db.session, current_user.id)
+    starred = favorite_ids(db.session, current_user.id)
+    for script in scripts:
+        script["user_tags"] = mine.get(script["id"], [])
+        script["all_tags"] = list(dict.fromkeys([*script["tags"], *script["user_tags"]]))
+        script["favorite"] = script["id"] in starred
 
 
 def recent_runs_by_script(
