@@ -2,7 +2,7 @@
 
 ``KubeApi`` is the seam: ``ClientApi`` makes the calls with the official ``kubernetes`` client
 (imported here only, so the app needs it only when ``SM_SESSION_BACKEND=kubernetes``), and the
-tests put a recording fake in its place (``tests/kubernetes/fake_api.py``), since no cluster runs
+tests put a recording fake in its place (``tests/k8s/fake_api.py``), since no cluster runs
 where the tests do. Objects go in and come out as the API's JSON (dicts), never client models.
 """
 
@@ -105,6 +105,8 @@ class ClientApi:
             return found
         except self._errors as exc:
             raise _api_error(exc) from exc
+        except ValueError as exc:  # the client's own check of the body (pydantic)
+            raise ApiError(422, f"the client refused the {kind}: {exc}") from exc
 
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -21,7 +21,7 @@ from manager.sessions.kubernetes import KubernetesBackend, capture_exit_code
 from manager.sessions.limits import Limits
 from manager.sessions.spec import build_spec
 from manager.settings import ConfigError
-from tests.kubernetes.fake_api import FakeKubeApi
+from tests.k8s.fake_api import FakeKubeApi
 
 UUID = "5b1f0c3e-2d4a-4c8e-9f10-aa55bb66cc77"
 NAME = "sm-session-5b1f0c3e2d4a4c8e9f10aa55bb66cc77"

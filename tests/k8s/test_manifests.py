@@ -30,7 +30,7 @@ from manager.sessions.k8s_manifests import (
 from manager.sessions.limits import Limits
 from manager.sessions.spec import build_spec
 from manager.settings import ConfigError
-from tests.kubernetes.fake_api import validate
+from tests.k8s.fake_api import validate
 
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 CLAIMS = (

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kubernetes.fake_api import validate
+from tests.k8s.fake_api import validate
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "scriptsmanager"
 VALUES = {
