@@ -111,6 +111,10 @@ def test_planted_links_fifos_and_hard_links_are_never_followed(olga, tmp_path):
         assert read.status_code == 403 and words in read.get_json()["message"], name
         write = client.post(f"{base}/{name}", data=b"overwritten", content_type="text/plain")
         assert write.status_code == 403 and words in write.get_json()["message"], name
+    if os.geteuid() == 0:  # a device node (containers cannot make one: no CAP_MKNOD)
+        os.mknod(root / "zero", 0o020666, os.makedev(1, 5))
+        device = client.get(f"{base}/zero")
+        assert device.status_code == 403 and "device" in device.get_json()["message"]
     assert client.delete(f"{base}/elsewhere/secret.txt").status_code == 403
     assert (outside / "secret.txt").read_text() == "not yours"
     assert Path("/etc/passwd").read_text().startswith("root:")
