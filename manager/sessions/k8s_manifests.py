@@ -2,7 +2,7 @@
 
 Plain functions of a ``SessionSpec`` and a ``ClusterSettings``, no API calls, so every rule
 (hardening, limits, volumes, who may talk to whom) is tested without a cluster, and every built
-manifest is checked against the Kubernetes OpenAPI schemas (``tests/kubernetes``).
+manifest is checked against the Kubernetes OpenAPI schemas (``tests/k8s``).
 
 Paths: the spec names host paths as the manager sees them (``/srv/data/script_groups/...``). A
 session pod reaches the same files through the same PersistentVolumeClaims, mounted with a
