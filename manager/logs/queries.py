@@ -319,6 +319,7 @@ def summary(
         "status": execution.status,
         "live": execution.status in LIVE_STATUSES,
         "interactive": execution.interactive,
+        "scheduled": "scheduled" in (execution.tags or "").split(","),
         "start_time": _iso(execution.start_time),
         "end_time": _iso(execution.end_time),
         "duration_seconds": execution.duration_seconds,

@@ -121,12 +121,9 @@ def _values(
     preset_id = data.get("preset_id")
     try:
         if preset_id not in (None, ""):
-            try:
-                preset: ParameterPreset = usable_preset(db, user, int(preset_id))
-            except (TypeError, ValueError):
-                raise ScheduleError(
-                    "'preset_id' must be a whole number.", field="preset_id"
-                ) from None
+            if not str(preset_id).isdigit():
+                raise ScheduleError("'preset_id' must be a whole number.", field="preset_id")
+            preset: ParameterPreset = usable_preset(db, user, int(preset_id))
             if preset.script_id != script.id:
                 raise ScheduleError("That preset belongs to another script.", field="preset_id")
             values, chosen = dict(preset.parameters), preset.id

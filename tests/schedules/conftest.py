@@ -1,0 +1,3 @@
+"""Fixtures of the schedule tests."""
+
+from tests.support.personal import world  # noqa: F401
