@@ -37,14 +37,14 @@ def changed_files(root: Path, since: float, until: float) -> list[dict[str, Any]
     except OSError:
         return []
     try:
-        found = [
+        found: list[dict[str, Any]] = [
             {"path": e.path, "size": e.size, "modified": e.mtime}
             for e in safefs.walk(root_fd)
             if e.kind == "file" and since <= e.mtime <= until
         ]
     finally:
         os.close(root_fd)
-    found.sort(key=lambda item: (-item["modified"], item["path"]))
+    found.sort(key=lambda item: (-float(item["modified"]), str(item["path"])))
     return found[:MAX_ARTIFACTS]
 
 

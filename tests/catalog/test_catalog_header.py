@@ -200,7 +200,7 @@ def test_unknown_level_type_and_bad_values_have_exact_reasons() -> None:
         "line 3: @required_level: unknown level 'superuser' "
         "(expected one of viewer, operator, developer, admin)",
         "line 4: @parameters: parameter 'mode': unknown type 'dropdown' (expected one of "
-        "string, text, int, float, bool, select, multiselect, date, path, secret)",
+        "string, text, int, float, bool, select, multiselect, date, path, secret, file)",
         "line 5: @execution_timeout: must be a whole number of at least 1, got 'soon'",
         "line 6: @flask_port: must be 'auto' or a port number, got 'maybe'",
     ]

@@ -76,7 +76,7 @@ def test_type_aliases_are_normalised() -> None:
         (
             {"name": "x", "type": "dropdown"},
             "parameter 'x': unknown type 'dropdown' (expected one of string, text, int, "
-            "float, bool, select, multiselect, date, path, secret)",
+            "float, bool, select, multiselect, date, path, secret, file)",
         ),
         ({"name": "x", "type": "select"}, "parameter 'x': a select needs a non-empty 'options'"),
         ({"name": "x", "type": "multiselect", "options": []}, "a multiselect needs a non-empty"),
