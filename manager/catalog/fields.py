@@ -153,6 +153,17 @@ def normalize_doc_paths(field: str, value: Any) -> dict[str, str]:
     return paths
 
 
+INTERFACES: tuple[str, ...] = ("runner", "legacy")
+
+
+def normalize_interface(field: str, value: Any) -> str:
+    """How the script is run: ``runner`` (the default: names injected, routes on ``app``) or
+    ``legacy`` (the seed's port-based interface: ``--data-dir --port ...``, its own server)."""
+    if not isinstance(value, str) or value.strip().lower() not in INTERFACES:
+        raise MetadataError(field, f"must be one of {', '.join(INTERFACES)}, got {value!r}")
+    return value.strip().lower()
+
+
 def normalize_icon(field: str, value: Any) -> str:
     """A Bootstrap Icons name such as ``calculator``; a leading ``bi-`` is dropped."""
     if isinstance(value, str):
@@ -249,6 +260,7 @@ SCRIPT_FIELDS: dict[str, Normaliser] = {
     "flask_port": normalize_flask_port,
     "proxy_enabled": normalize_bool,
     "requires_parameters": normalize_bool,
+    "interface": normalize_interface,
 }
 
 GROUP_FIELDS: dict[str, Normaliser] = {

@@ -132,6 +132,8 @@ def is_interactive(script: Script, groups_dir: Path | None = None) -> bool:
     Discovery records whether the code registers routes; without that, read the source.
     """
     meta = script.metadata_json or {}
+    if meta.get("interface") == "legacy":  # the seed's port-based scripts serve their own app
+        return True
     if meta.get("proxy_enabled") is False:
         return False
     if "registers_routes" in meta or groups_dir is None:

@@ -15,6 +15,7 @@ from typing import TextIO
 from smrunner.app import create_app, user_routes
 from smrunner.context import DEFAULT_CONTEXT_FILE, ContextError, load_context
 from smrunner.execute import run_script
+from smrunner.legacy import is_legacy, read_source, run_legacy
 from smrunner.serve import serve
 
 log = logging.getLogger("smrunner")
@@ -113,6 +114,16 @@ def main() -> int:
         log.warning("cannot enter the workspace %s: %s", context.workspace_path, exc.strerror)
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        legacy = is_legacy(read_source(context.script_path))
+    except OSError as exc:
+        log.error("cannot open the script %s: %s", context.script_path, exc.strerror)
+        return EXIT_NO_SCRIPT
+    if legacy:  # the seed's port-based interface: the script serves its own app on the port
+        try:
+            return run_legacy(context, SessionTerminated)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
     app = create_app(context)
     try:
         run_script(app, context)
