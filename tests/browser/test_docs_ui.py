@@ -241,9 +241,18 @@ def test_history_shows_before_and_after_and_restores(
     assert response.status_code == 200, response.get_json()
     log_in("dario")
     page.goto(f"{live_server}/groups/{docs_site['group']}")
+    # Developers pick the group's environment on the group page; it lands in the history too.
+    page.locator('#dev-environment option[value="data-science"]').wait_for(state="attached")
+    page.select_option("#dev-environment", "data-science")
+    with page.expect_navigation():
+        page.click('[data-sm="dev-environment-save"]')
+    assert "data-science" in page.locator('[data-sm="group-environment"]').inner_text()
     card = page.locator(f'[data-sm="script-card"][data-script-id="{docs_site["csv"]}"]')
     with page.expect_navigation():
         card.locator('[data-sm="history-link"]').click()
+    env_row = page.locator('[data-sm="history-row"][data-kind="environment"]')
+    env_row.wait_for()
+    assert env_row.locator('[data-sm="history-value"]').nth(1).inner_text() == "data-science"
     row = page.locator('[data-sm="history-row"][data-field="category"]')
     row.wait_for()
     values = row.locator('[data-sm="history-value"]')
