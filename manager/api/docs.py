@@ -92,7 +92,7 @@ def _doc_response(script: Script, language: str):
 @bp.put("/scripts/<int:script_id>/description-long")
 @require_level("developer")
 def put_description_long(script_id: int):
-    """Write one language's document (``{"language", "markdown"}``); audited with before/after."""
+    """Write one language's document ``{"language", "markdown"}`` (developer+, audited)."""
     script = visible_script_or_404(script_id)
     data = json_body()
     text = data.get("markdown")
@@ -127,7 +127,7 @@ def _record_doc(script: Script, language: str, path: str, before: str | None, af
 @bp.post("/docs/render")
 @require_level("developer")
 def render_preview():
-    """The editor's live preview: ``{"markdown", "script_id"?}`` -> sanitised HTML."""
+    """The editor's live preview: ``{"markdown", "script_id"}`` -> sanitised HTML (developer+)."""
     data = json_body()
     text = data.get("markdown")
     if not isinstance(text, str):
@@ -149,7 +149,7 @@ def render_preview():
 @bp.get("/docs/status")
 @require_level("admin")
 def status():
-    """Which active scripts lack a document in which language."""
+    """Which active scripts lack a document in which language (admin)."""
     scripts = db.session.execute(
         select(Script).where(Script.is_active.is_(True)).order_by(Script.group_id, Script.filename)
     ).scalars()
@@ -159,6 +159,7 @@ def status():
 @bp.get("/script-groups/<int:group_id>/examples")
 @login_required
 def examples(group_id: int):
+    """The group's example input files (its examples/ folder), with download URLs."""
     group = db.session.get(ScriptGroup, group_id)
     if group is None or not visible_groups([group], current_user):
         return error_response(404, f"No script group with id {group_id} is available to you.")
@@ -211,6 +212,7 @@ def history_view(event: AuditEvent) -> dict[str, Any]:
 @bp.get("/scripts/<int:script_id>/history")
 @require_level("developer")
 def get_history(script_id: int):
+    """The script's metadata, document and environment changes, newest first (developer+)."""
     script = visible_script_or_404(script_id)
     return jsonify(
         {"script_id": script.id, "history": [history_view(e) for e in history(db.session, script)]}
