@@ -101,8 +101,10 @@ def history(session: DbSession, script: Script, limit: int = HISTORY_LIMIT) -> l
 def event_for(session: DbSession, script: Script, event_id: int) -> AuditEvent:
     """The history event ``event_id`` of ``script``; raises HistoryError(404) otherwise."""
     event = session.get(AuditEvent, event_id)
-    allowed = {script_target(script): (*METADATA_ACTIONS, DOC_ACTION)}
-    allowed[group_target(script.group)] = (ENV_ACTION,)
+    allowed: dict[str, tuple[str, ...]] = {
+        script_target(script): (*METADATA_ACTIONS, DOC_ACTION),
+        group_target(script.group): (ENV_ACTION,),
+    }
     if event is None or event.action not in allowed.get(event.target or "", ()):
         raise HistoryError(f"No history entry {event_id} for this script.", 404)
     return event
