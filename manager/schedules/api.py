@@ -59,7 +59,7 @@ def create():
     """``{"script_id", "project_id", "cron", "timezone"?, "name"?, "preset_id" | "parameters"}``."""
     data = json_body()
     try:
-        script_id = int(data.get("script_id"))
+        script_id = int(data.get("script_id") or "")
     except (TypeError, ValueError):
         return error_response(400, "'script_id' must be the id of a script.", field="script_id")
     script = visible_script_or_404(script_id)

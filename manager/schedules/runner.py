@@ -71,7 +71,7 @@ def claim(db: DbSession, schedule: Schedule, now: datetime) -> bool:
     )
     db.commit()
     db.refresh(schedule)
-    return result.rowcount == 1
+    return getattr(result, "rowcount", 0) == 1
 
 
 def _parameters(db: DbSession, schedule: Schedule, script: Script) -> dict[str, Any]:
