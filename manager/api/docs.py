@@ -40,6 +40,7 @@ from manager.errors import error_response
 from manager.extensions import db
 from manager.models import AuditEvent, Script, ScriptGroup
 from manager.presenters import visible_groups, visible_script_or_404
+from manager.sessions.runtime import runtime
 from manager.template_globals import current_language
 
 bp = Blueprint("api_docs", __name__, url_prefix="/api")
@@ -232,6 +233,9 @@ def restore(script_id: int, event_id: int):
             return _restore_doc(script, event, side)
         field = str(data.get("field") or "")
         if event.action == ENV_ACTION:
+            wanted = (event.details or {}).get(side)
+            if wanted not in runtime().environments.spec_names():
+                raise HistoryError(f"The environment {wanted!r} no longer exists.")
             before_env = script.group.conda_environment
             kind, value = restore_target(db.session, script, event, field, side)
             audit.record(

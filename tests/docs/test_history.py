@@ -118,3 +118,23 @@ def test_developers_pick_the_groups_environment_audited(docs_app, api, ids):
     assert entry["kind"] == "environment"
     assert entry["changes"][0]["after"] == target and entry["changes"][0]["before"]
     assert api("operator").post(url, json={"environment": target}).status_code == 403
+
+
+def test_restoring_an_environment_that_no_longer_exists_is_refused(docs_app, api, ids):
+    from manager import audit
+    from manager.extensions import db
+    from manager.models import ScriptGroup
+
+    with docs_app.app_context():
+        group = db.session.get(ScriptGroup, ids["data_group"])
+        audit.record(
+            db.session, "group_environment_set", target=f"group:{group.directory_path}",
+            details={"environment": "base", "before": "gone-env", "after": "base"},
+        )  # fmt: skip
+        db.session.commit()
+    developer = api("developer")
+    entry = history(developer, ids["csv"])[0]
+    response = developer.post(
+        f"/api/scripts/{ids['csv']}/history/{entry['id']}/restore", json={"side": "before"}
+    )
+    assert response.status_code == 400 and "gone-env" in response.get_json()["message"]
