@@ -281,6 +281,15 @@ def test_status_page_for_admins_and_refusals(browser, page, live_server, docs_si
     with page.expect_navigation():
         row.locator('[data-sm="doc-missing"]').first.click()
     assert "/docs/edit?lang=es" in page.url
+    assert page.locator('[data-sm="doc-preview"] h1').is_visible()
+    shot("docs-editor-en-light")
+    page.goto(f"{live_server}/scripts/{docs_site['units']}/history")
+    page.locator('[data-sm="history-empty"]').wait_for()
+    with page.expect_response(lambda r: r.url.endswith("/api/user/preferences")):
+        page.click('[data-sm="theme-toggle"]')
+    page.goto(f"{live_server}/admin/docs")
+    assert page.locator("html").get_attribute("data-bs-theme") == "dark"
+    shot("docs-status-en-dark")
 
     refusals = {
         "dario": {"/admin/docs": 403},
