@@ -184,17 +184,21 @@ def save_doc(groups_dir: Path, script: Script, language: str, text: str) -> tupl
 
 
 def template_for(script: Script, language: str) -> str:
-    """A starting document for a script without one: title, purpose, parameters, output."""
-    meta = script.metadata_json or {}
+    """A starting document for a script without one, in ``language``: title, purpose,
+    parameters, output."""
     from manager.catalog.localize import localized
+    from manager.i18n import translate
 
+    def text(key: str) -> str:
+        return translate(f"docs.tpl_{key}", language)
+
+    meta = script.metadata_json or {}
     title = localized(meta.get("display_name"), language) or script.display_name or script.filename
     description = localized(meta.get("description"), language) or script.description or ""
-    lines = [f"# {title}", "", description or "What this script does, in a sentence or two.", ""]
-    lines += ["## Parameters", ""]
+    lines = [f"# {title}", "", description or text("purpose"), "", f"## {text('parameters')}", ""]
     parameters = [p for p in (script.parameters or []) if isinstance(p, dict)]
     if parameters:
-        lines += ["| Parameter | Type | Meaning | Default |", "|---|---|---|---|"]
+        lines += [text("columns"), "|---|---|---|---|"]
         for p in parameters:
             label = localized(p.get("label"), language) or p.get("name", "")
             meaning = localized(p.get("description"), language) or ""
@@ -202,17 +206,9 @@ def template_for(script: Script, language: str) -> str:
             shown = "" if default is None or p.get("type") == "secret" else f"`{default}`"
             lines.append(f"| {label} | {p.get('type', 'string')} | {meaning} | {shown} |")
     else:
-        lines.append("This script takes no parameters.")
-    lines += [
-        "",
-        "## Output",
-        "",
-        "What the script prints and which files it writes in the project workspace.",
-        "",
-        "!!! note",
-        "    Anything a user should know before running it.",
-        "",
-    ]
+        lines.append(text("no_parameters"))
+    lines += ["", f"## {text('output')}", "", text("output_text"), "", "!!! note"]
+    lines += [f"    {text('note')}", ""]
     return "\n".join(lines)
 
 

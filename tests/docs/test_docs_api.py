@@ -116,6 +116,8 @@ def test_template_offered_to_developers_when_missing(docs_app, api, ids, groups_
     body = developer.get(f"/api/scripts/{ids['units']}/description-long?lang=en").get_json()
     assert not body["exists"] and body["template"].startswith("# ")
     assert "## Parameters" in body["template"]
+    spanish = developer.get(f"/api/scripts/{ids['units']}/description-long?lang=es").get_json()
+    assert "## Parámetros" in spanish["template"]
     viewer_body = api("operator").get(f"/api/scripts/{ids['units']}/description-long").get_json()
     assert "template" not in viewer_body
 
