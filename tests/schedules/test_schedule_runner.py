@@ -52,6 +52,8 @@ def test_fires_at_its_time_once_and_is_in_the_history(world, api, app):
     assert [r["scheduled"] for r in listed if r["execution_id"] == fired[0].execution_id] == [True]
     recent = client.get("/api/user/recent-scripts").get_json()["recent"]
     assert recent[0]["scheduled"] is True
+    page = client.get(f"/logs/{fired[0].execution_id}").get_data(as_text=True)
+    assert 'data-sm="run-scheduled"' in page
 
 
 def test_after_downtime_a_missed_schedule_fires_once(world, api, app):
