@@ -127,3 +127,15 @@ def test_time_zone_and_daylight_saving():
     assert next_times("0 9 * * *", "UTC", datetime(2027, 1, 1, 9, 0), 1) == [
         datetime(2027, 1, 2, 9, 0)
     ]
+
+
+def test_the_background_loop_ticks_with_its_clock(world, api, app):
+    from manager.schedules.runner import Scheduler, start_scheduler
+
+    _, sid = _schedule(api, world)
+    slot = _slot(app, sid)
+    scheduler = Scheduler(app, interval=3600, clock=lambda: slot)
+    assert [f.status for f in scheduler.run_once()] == ["started"]
+    assert scheduler.run_once() == []
+    app.config["SM_SCHEDULER_INTERVAL"] = 0
+    assert start_scheduler(app) is None  # 0 turns scheduled runs off
