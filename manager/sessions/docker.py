@@ -438,16 +438,19 @@ class DockerBackend(SessionBackend):
             log.warning("session %s wrote past its log cap; stopping it", handle.execution_uuid)
             self.stop(handle, now=True)
 
+        wait = 0.02
         while not path.exists():
-            if not (follow and running()):
-                # The runner never started its capture: what it said went to the engine's log.
+            started_without = not path.parent.is_dir()  # by a manager without capture
+            if started_without or not (follow and running()):
+                # No capture (or the runner failed before starting it): the engine's log.
                 try:
                     container = self._container(handle)
                 except docker.errors.NotFound:
                     return
-                yield from self._log_lines(container.id, since, False)
+                yield from self._log_lines(container.id, since, follow and started_without)
                 return
-            time.sleep(0.05)
+            time.sleep(wait)
+            wait = min(wait * 2, 0.5)
         yield from read_capture(path, self.capture_limits, since=since, follow=follow,
                                 running=running, on_overflow=overflow)  # fmt: skip
 
