@@ -124,7 +124,7 @@
         remove.classList.toggle("d-none", !(preset && preset.mine));
         if (!preset) return;
         fillParameters(form, preset.parameters);
-        const panel = form.querySelector(".collapse");
+        const panel = document.getElementById(`params-${id}`);
         if (panel && window.bootstrap) window.bootstrap.Collapse.getOrCreateInstance(panel, { toggle: false }).show();
       });
 
