@@ -112,3 +112,34 @@ def test_viewers_get_no_schedules(page, live_server, make_user, catalog, log_in)
     page.goto(f"{live_server}/groups/{catalog['group']}")
     assert page.locator('[data-sm="preset-save"]').count() == 0  # viewers do not run scripts
     assert page.locator('[data-sm="edit-tags"]').count() == 1  # but organise what they see
+
+
+def test_a_developer_shares_a_preset_with_the_group(page, live_server, make_user, catalog, log_in):
+    make_user("dora", "developer")
+    make_user("olivia", "operator")
+    log_in("dora")
+    page.goto(f"{live_server}/groups/{catalog['group']}")
+    report = card(page, catalog["report"])
+    answers = iter(["team default", True])  # the name, then "share with the group?"
+    page.on(
+        "dialog",
+        lambda dialog: dialog.accept(*(() if dialog.type == "confirm" else (next(answers),))),
+    )
+    report.locator('[data-sm="preset-save"]').click()
+    page.wait_for_function(
+        "id => document.querySelector(`#preset-${id}`).options.length === 2", arg=catalog["report"]
+    )
+    page.context.clear_cookies()
+    log_in("olivia")
+    page.goto(f"{live_server}/groups/{catalog['group']}")
+    page.wait_for_function(
+        "id => document.querySelector(`#preset-${id}`).options.length === 2", arg=catalog["report"]
+    )
+    option = card(page, catalog["report"]).locator('[data-sm="preset-select"] option').nth(1)
+    assert option.inner_text() == "team default (shared by dora)"
+    assert (
+        card(page, catalog["report"])
+        .locator('[data-sm="preset-save"]')
+        .get_attribute("data-can-share")
+        == "false"
+    )
