@@ -68,6 +68,21 @@ def test_presets_save_and_fill_without_secrets(page, live_server, make_user, cat
     report.locator('[data-param-name="count"] input').fill("2")
     select.select_option(label="seven")
     assert report.locator('[data-param-name="count"] input').input_value() == "7"
+    # saved again under its name: the preset is updated, not doubled
+    report.locator('[data-param-name="count"] input').fill("5")
+    page.once("dialog", lambda dialog: dialog.accept(dialog.default_value))
+    is_update = lambda r: r.request.method == "PUT" and "/api/presets/" in r.url  # noqa: E731
+    with page.expect_response(is_update) as update:
+        report.locator('[data-sm="preset-save"]').click()
+    assert update.value.status == 200
+    page.wait_for_function(
+        "id => document.querySelector(`#preset-${id}`).value !== ''", arg=catalog["report"]
+    )
+    assert select.locator("option").count() == 2
+    report.locator('[data-param-name="count"] input').fill("2")
+    select.select_option("")
+    select.select_option(label="seven")
+    assert report.locator('[data-param-name="count"] input').input_value() == "5"
 
 
 def test_schedules_page(page, live_server, make_user, catalog, log_in, shot):

@@ -129,11 +129,16 @@
       });
 
       box.querySelector('[data-sm="preset-save"]').addEventListener("click", async (event) => {
-        const name = window.prompt(say("presetName"));
+        const current = presets.find((p) => String(p.id) === select.value && p.mine);
+        const name = window.prompt(say("presetName"), current ? current.name : "");
         if (!name) return;
         const shared = event.currentTarget.dataset.canShare === "true" && window.confirm(say("presetShare"));
         const body = { name: name, parameters: collectParameters(form), project_id: projectId(), shared: shared };
-        const result = await sm.fetch(`/api/scripts/${id}/presets`, { method: "POST", body: body });
+        // The selected preset of mine under the same name is updated, not saved twice.
+        const same = presets.find((p) => p.mine && p.name.toLowerCase() === name.trim().toLowerCase());
+        const result = same
+          ? await sm.fetch(`/api/presets/${same.id}`, { method: "PUT", body: body })
+          : await sm.fetch(`/api/scripts/${id}/presets`, { method: "POST", body: body });
         if (!result.ok) return sm.notify(sm.errorMessage(result), "danger");
         const dropped = result.data.secrets_not_stored || [];
         sm.notify(dropped.length ? say("presetSecrets", { names: dropped.join(", ") }) : say("presetSaved"),
