@@ -325,3 +325,20 @@ def safe_name(original: str) -> str:
     if not cleaned:
         raise WorkspaceError(400, "Choose a file to upload (the form's 'file' field is empty).")
     return cleaned[:200]
+
+
+@bp.get("/executions/<execution_id>/artifacts")
+@login_required
+def execution_artifacts(execution_id: str):
+    """The files a run created or changed in its workspace, with download links."""
+    from manager.logs.detail import find_run
+    from manager.workspace.artifacts import artifacts_view
+
+    run = find_run(db.session, current_app.config["SM_LOG_DIR"], execution_id)
+    if run is None or not (
+        run.execution.user_id == current_user.id
+        or (current_user.is_admin and current_app.config["SM_ADMIN_CAN_ACCESS_ALL_DATA"])
+    ):
+        return error_response(404, f"There is no run {execution_id!r} of yours.")
+    files = artifacts_view(db.session, run.execution, run.script, current_app.config["SM_DATA_DIR"])
+    return jsonify({"execution_id": run.uuid, "status": run.execution.status, "artifacts": files})

@@ -68,5 +68,9 @@ def test_each_run_lists_what_it_wrote_and_the_api_returns_it(ready_app, make_use
     ]}  # fmt: skip
     assert set(again) == {"out/first.csv", "shared.txt"}
     assert again["shared.txt"]["current"] is False and again["shared.txt"]["exists"] is True
+    own = olga.get(f"/api/executions/{'b' * 36}/artifacts").get_json()["artifacts"]
+    assert {a["path"] for a in own} == {"second.txt", "shared.txt"}
+    make_user("bob", "operator")
+    assert api("bob").get(f"/api/executions/{'b' * 36}/artifacts").status_code == 404
     page = olga.get(f"/logs/{'a' * 36}")
     assert b'data-sm="artifact"' in page.data and b"out/first.csv" in page.data
