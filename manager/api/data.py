@@ -41,6 +41,15 @@ MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file
 JSON_LIMIT = 5 * 1024 * 1024  # a JSON document read or written through the manager
 
 
+@bp.url_value_preprocessor
+def _allow_uploads(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Uploads may be larger than the app's request cap (MAX_CONTENT_LENGTH): raise it for them
+    before anything (the CSRF check) reads the body; ``_store`` narrows it to what fits."""
+    if request.method == "POST" and endpoint in ("api_data.upload", "api_data.parameter_file"):
+        limit = current_app.config["SM_MAX_UPLOAD_MB"] * 1024 * 1024 + MULTIPART_SLACK
+        request.max_content_length = max(limit, current_app.config.get("MAX_CONTENT_LENGTH") or 0)
+
+
 def _workspace(group_id: int, project_id: int, write: bool = False) -> Workspace:
     return resolve(
         db.session,

@@ -191,7 +191,10 @@ def test_upload_limit_and_workspace_quota(app_config, fake, request, make_user, 
     from manager import create_app
     from manager.catalog_app import run_discovery
 
-    app_config.update(SM_MAX_UPLOAD_MB=1, SM_DEFAULT_WORKSPACE_QUOTA="2m")
+    # The app-wide request cap is lower than the upload limit: uploads get the upload limit.
+    app_config.update(
+        SM_MAX_UPLOAD_MB=1, SM_DEFAULT_WORKSPACE_QUOTA="2m", MAX_CONTENT_LENGTH=512 * 1024
+    )
     app = create_app(app_config)
     run_discovery(app)
     request.getfixturevalue("app")  # empties the tables for this app too
