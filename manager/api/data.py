@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 from flask_login import current_user, login_required
 
 from manager import audit
@@ -24,7 +24,7 @@ from manager.presenters import visible_script_or_404
 from manager.projects import active_project
 from manager.sessions.service import SessionConfig
 from manager.sessions.spec import WORKSPACE_DIR
-from manager.sessions.workspace import disk_usage
+from manager.sessions.workspace import disk_usage, human_size
 from manager.workspace import archive, safefs
 from manager.workspace.service import (
     Workspace,
@@ -46,7 +46,14 @@ def _allow_uploads(endpoint: str | None, values: dict[str, Any] | None) -> None:
     """Uploads may be larger than the app's request cap (MAX_CONTENT_LENGTH): raise it for them
     before anything (the CSRF check) reads the body; ``_store`` narrows it to what fits."""
     if request.method == "POST" and endpoint in ("api_data.upload", "api_data.parameter_file"):
-        limit = current_app.config["SM_MAX_UPLOAD_MB"] * 1024 * 1024 + MULTIPART_SLACK
+        max_upload = current_app.config["SM_MAX_UPLOAD_MB"] * 1024 * 1024
+        limit = max_upload + MULTIPART_SLACK
+        if (request.content_length or 0) > limit:
+            abort(
+                413,
+                description=f"The file is larger than the upload limit of {human_size(max_upload)}"
+                " (SM_MAX_UPLOAD_MB).",
+            )
         request.max_content_length = max(limit, current_app.config.get("MAX_CONTENT_LENGTH") or 0)
 
 
