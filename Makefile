@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup run test check assets images clean preflight host-check
+.PHONY: setup run test check assets images image clean preflight host-check
 
 setup: preflight $(VENV)/.installed assets
 
@@ -59,6 +59,18 @@ check: setup
 	$(VENV)/bin/ruff check manager tests bench
 	$(VENV)/bin/ruff format --check manager tests bench
 	$(VENV)/bin/mypy
+
+# The manager's image (Dockerfile): browser assets and a wheelhouse from the registries on this
+# host, then a build that needs nothing but Debian's mirror. IMAGE=name:tag to rename it.
+IMAGE ?= scriptsmanager:latest
+image: setup
+	rm -rf build/wheelhouse
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir build/wheelhouse .
+	# Dependencies for the image's Python: Debian bookworm's 3.11.2.
+	$(PY) -m pip download --quiet --only-binary=:all: --python-version 3.11.2 \
+		--dest build/wheelhouse "$$(ls build/wheelhouse/scriptsmanager-*.whl)[kubernetes]" \
+		'async-timeout>=4.0.3'  # redis wants it below 3.11.3; markers follow this host
+	docker build -t $(IMAGE) .
 
 clean:
 	rm -rf $(VENV) node_modules manager/static/vendor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,15 @@ from sqlalchemy import Engine, event
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+def migrations_dir() -> Path:
+    """The checkout's ``migrations/``, or SM_MIGRATIONS_DIR (an installed package, an image)."""
+    configured = os.environ.get("SM_MIGRATIONS_DIR")
+    return Path(configured) if configured else MIGRATIONS_DIR
+
+
 def alembic_config(database_url: str) -> AlembicConfig:
     config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     # ConfigParser interpolation would choke on '%' in passwords.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config

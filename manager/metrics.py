@@ -20,8 +20,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from manager.errors import error_response
-
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 SESSION_STARTS = Counter(
@@ -117,6 +115,8 @@ def _allowed() -> bool:
 @bp.get("/metrics")
 def metrics() -> Any:
     if not _allowed():
+        from manager.errors import error_response  # not at import: errors -> proxy -> metrics
+
         return error_response(
             401 if not current_user.is_authenticated else 403,
             "Metrics are for admins, or for a scraper with SM_METRICS_TOKEN as its bearer token.",

@@ -476,6 +476,14 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Bearer token a Prometheus scraper sends to /metrics (admins may read it logged in).",
     ),
+    Setting(
+        "SM_MIGRATIONS_DIR",
+        "SM_MIGRATIONS_DIR",
+        "str",
+        "",
+        "Folder of the Alembic migrations; default migrations/ of this checkout (the manager "
+        "image sets it).",
+    ),
     # Session hosts: where script interfaces are served (see README "Session hosts")
     Setting(
         "SM_SESSION_HOST_MODE",
