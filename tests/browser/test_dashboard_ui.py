@@ -86,6 +86,7 @@ def test_presets_save_and_fill_without_secrets(page, live_server, make_user, cat
 
 
 def test_schedules_page(page, live_server, make_user, catalog, log_in, shot):
+    page.set_default_timeout(30_000)  # three saves, each a request and a reload, on a busy host
     make_user("olivia", "operator")
     log_in("olivia")
     page.click('[data-sm="nav-schedules"]')
@@ -111,11 +112,11 @@ def test_schedules_page(page, live_server, make_user, catalog, log_in, shot):
     shot("schedules")
     with page.expect_navigation():
         row.locator('[data-sm="schedule-toggle"]').click()
-    assert page.locator('[data-sm="paused"]').is_visible()
+    page.locator('[data-sm="paused"]').wait_for()
     page.once("dialog", lambda dialog: dialog.accept())
     with page.expect_navigation():
         page.locator('[data-sm="schedule-delete"]').click()
-    assert page.locator('[data-sm="schedules-empty"]').is_visible()
+    page.locator('[data-sm="schedules-empty"]').wait_for()
 
 
 def test_viewers_get_no_schedules(page, live_server, make_user, catalog, log_in):
