@@ -42,8 +42,11 @@ def test_batch_run_in_a_container(server: Server):
     assert started.status_code == 201, started.text
     done = wait_status(server, session, started.json()["execution_id"], {"completed", "failed"})
     assert done["status"] == "completed" and done["exit_code"] == 0, done
-    workspace = server.root / "data" / "script_groups" / "data_processing" / "admin"
-    assert any(workspace.rglob("*.json")), "the report should persist in the workspace"
+    user_id = session.get(f"{server.url}/api/auth/user").json()["user"]["id"]
+    project_id = done["project_id"]
+    # Workspaces are keyed by ids: data/script_groups/<group>/<user id>/<project id>/
+    workspace = server.root / "data" / "script_groups" / "data_processing" / str(user_id)
+    assert any((workspace / str(project_id)).rglob("*.json")), "the report stays in the workspace"
 
 
 def test_interactive_session_through_the_proxy_survives_a_manager_kill(server: Server, engine):
