@@ -60,6 +60,7 @@ def register(app: Flask) -> None:
 
     for module in (api_backup, admin_panel):
         app.register_blueprint(module.bp)
-    from manager import metrics
+    from manager import metrics, openapi
 
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(openapi.bp)
