@@ -485,7 +485,7 @@ def test_group_page_run_panel_streams_the_output(live_app, fake, make_user, live
     sid = script_id(live_app, "unit_converter.py")
     card = page.locator(f'[data-sm="script-card"][data-script-id="{sid}"]')
     card.locator('[data-sm="run"]').click()
-    card.locator(".collapse.show").wait_for()
+    card.locator("[id^=params-].collapse.show").wait_for()
     with page.expect_response(lambda r: r.url.endswith("/execute")) as answer:
         card.locator('[data-sm="run"]').click()
     run_id = answer.value.json()["execution_id"]

@@ -35,7 +35,7 @@ def script_card(page, sid: int):
 def run_with_parameters(page, card):
     """Run a script that requires parameters: the first press shows them, the second runs."""
     card.locator('[data-sm="run"]').click()
-    card.locator(".collapse.show").wait_for()
+    card.locator("[id^=params-].collapse.show").wait_for()
     with page.expect_response(lambda r: r.url.endswith("/execute")) as answer:
         card.locator('[data-sm="run"]').click()
     return answer.value
@@ -57,7 +57,7 @@ def test_batch_run_shows_live_status_until_completed(
 
     card.locator('[data-sm="run"]').click()
     assert "Check the parameters" in card.locator('[data-sm="run-alert"]').inner_text()
-    card.locator(".collapse.show").wait_for()  # the first press shows the parameters
+    card.locator("[id^=params-].collapse.show").wait_for()  # the first press shows the parameters
     with page.expect_response(lambda r: r.url.endswith("/execute")) as answer:
         card.locator('[data-sm="run"]').click()
     assert answer.value.status == 201
@@ -111,7 +111,7 @@ def test_interactive_script_opens_in_a_new_tab(
     link.wait_for()
     assert PROXY_URL.search(link.get_attribute("href"))
     assert "opens in a new tab" in card.locator('[data-sm="run-alert"]').inner_text()
-    assert card.locator(".collapse.show").count() == 0
+    assert card.locator("[id^=params-].collapse.show").count() == 0
     assert card.locator('[data-sm="run-row"] [data-sm="run-open"]').count() == 1
     tab.close()
     shot("run-interactive")
@@ -282,10 +282,10 @@ def test_admin_edits_group_limits(ready_app, live_server, make_user, log_in, api
 
 def set_parameter(page, card, name: str, value: str) -> None:
     """Show the card's parameters and type ``value`` into parameter ``name``."""
-    card.locator(".collapse").evaluate(
+    card.locator("[id^=params-].collapse").evaluate(
         "panel => bootstrap.Collapse.getOrCreateInstance(panel, {toggle: false}).show()"
     )
-    card.locator(".collapse.show").wait_for()
+    card.locator("[id^=params-].collapse.show").wait_for()
     card.locator(f'.sm-param[data-param-name="{name}"] [data-sm-param]').fill(value)
 
 
