@@ -118,9 +118,23 @@ class Manager:
             "SM_BENCH_PROBE_INTERVAL": str(probe_interval),
             **env,
         }
+        self._copy_groups(root)
         self.server = Server(root, self.instance, self.instance, **settings)
         self.root = root
         self.url = self.server.url
+
+    @staticmethod
+    def _copy_groups(root: Path) -> None:
+        """The shipped groups, each allowing a user as many sessions as the benchmark opens
+        (the groups' own ``max_sessions_per_user`` would cap one user at a few)."""
+        import shutil
+
+        groups = root / "script_groups"
+        shutil.copytree(REPO / "script_groups", groups)
+        for path in groups.glob("*/metadata.json"):
+            metadata = json.loads(path.read_text())
+            metadata.setdefault("limits", {})["max_sessions_per_user"] = 100  # the most allowed
+            path.write_text(json.dumps(metadata, indent=2))
 
     def start(self) -> None:
         self.server.start()
@@ -175,6 +189,19 @@ class Manager:
         token = session.get(f"{self.url}/api/auth/csrf", timeout=30).json()["csrf_token"]
         session.headers["X-CSRFToken"] = token
         return session
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def worker_pid(master: int) -> int:
+    """The gunicorn worker under ``master`` (the one process that serves everything)."""
+    return int(Path(f"/proc/{master}/task/{master}/children").read_text().split()[0])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 def container_memory(client, instance: str) -> list[float]:
