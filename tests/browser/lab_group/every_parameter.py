@@ -29,7 +29,10 @@ import time
 from pathlib import Path
 
 for name in sorted(PARAMETERS):  # noqa: F821 - the runner injects PARAMETERS
-    print(f"{name}={json.dumps(PARAMETERS[name])}", flush=True)  # noqa: F821
+    value = PARAMETERS[name]  # noqa: F821
+    # The manager masks a secret in what it records, not in what a script prints: never print it.
+    shown = f"<{len(value)} characters>" if name == "token" else json.dumps(value)
+    print(f"{name}={shown}", flush=True)
     time.sleep(0.2)
 table = PARAMETERS.get("table")  # noqa: F821
 if table:
