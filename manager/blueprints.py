@@ -56,9 +56,10 @@ def register(app: Flask) -> None:
     ):
         app.register_blueprint(module.bp)
     from manager.api import backup as api_backup
+    from manager.api import log_extras
     from manager.views import admin_panel
 
-    for module in (api_backup, admin_panel):
+    for module in (api_backup, admin_panel, log_extras):
         app.register_blueprint(module.bp)
     from manager import metrics, openapi
 

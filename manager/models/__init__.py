@@ -3,6 +3,7 @@
 from manager.models.audit import AuditEvent
 from manager.models.catalog import CondaEnvironment, Script, ScriptGroup, UserScriptTag
 from manager.models.execution import Execution, ScriptProcess
+from manager.models.log_extras import RunBookmark, RunShareLink
 from manager.models.logs import JobLock, LogFilterPreset
 from manager.models.personal import ParameterPreset, Schedule, ScriptFavorite
 from manager.models.project import UserProject
@@ -27,6 +28,8 @@ __all__ = [
     "LogFilterPreset",
     "LoginAttempt",
     "ParameterPreset",
+    "RunBookmark",
+    "RunShareLink",
     "Schedule",
     "Script",
     "ScriptFavorite",

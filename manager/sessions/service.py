@@ -22,6 +22,7 @@ from manager.catalog.discovery import is_runnable
 from manager.catalog.schema import mask_secrets, validate_parameter_values
 from manager.extensions import DbSession
 from manager.logs import LogHub, record_debug
+from manager.logs.quota import check_log_quota
 from manager.models import Execution, Script, ScriptProcess, User, UserProject, utcnow
 from manager.projects import active_project
 from manager.sessions.backend import BackendError, ImageMissing, SessionBackend
@@ -314,6 +315,7 @@ class SessionService:
         group = script.group
         limits = effective_limits(self.config.default_limits, group)
         self.check_workspace_quota(group, user.id, limits)
+        check_log_quota(db, user)  # SM_LOG_QUOTA_MB: 507 when the user's logs fill it
 
         replaced: ScriptProcess | None = None
         with self._start_lock:
