@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+MAX_ID = 2**31 - 1  # PostgreSQL's integer
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in a route is a database id: past MAX_ID it matches nothing (404) instead of
+    overflowing the database's integer (a 500)."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's own name
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def register(app: Flask) -> None:
+    app.url_map.converters["int"] = DatabaseId
     from manager.api import (
         admin_logs,
         admin_users,

@@ -112,7 +112,8 @@ def visible_script_or_404(script_id: int) -> Script:
 
     from manager.extensions import db
 
-    script = db.session.get(Script, script_id)
+    # An id from a request body may be any integer; past the column's range it names nothing.
+    script = db.session.get(Script, script_id) if 0 < script_id < 2**31 else None
     if (
         script is None
         or not visible_groups([script.group], current_user)

@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask
 
+from manager.blueprints import MAX_ID
+
 ROLES = ("viewer", "operator", "developer", "admin")
 PUBLIC = "public"  # no login needed
 LOGIN = "viewer"  # any logged-in user
@@ -99,7 +101,7 @@ class Op:
     body: dict[str, Any] | None = None  # a JSON request body
     body_required: bool = True
     multipart: bool = False  # a file upload (multipart/form-data) instead of, or as well as, JSON
-    ok: int = 200
+    ok: int | tuple[int, ...] = 200  # the success status(es)
     produces: tuple[str, ...] = (JSON,)
     response: dict[str, Any] = field(default_factory=lambda: dict(OBJ))
     errors: tuple[int, ...] = (400, 404)
@@ -292,6 +294,8 @@ OPERATIONS: dict[str, Op] = {
     "POST /api/data/{group_id}/{project_id}/backup": Op(
         "data",
         "Zip a project's data",
+        produces=("application/zip",),
+        response={},
         errors=(400, 404, 409, 413),
     ),
     "POST /api/scripts/{script_id}/parameter-files": Op(
@@ -307,11 +311,11 @@ OPERATIONS: dict[str, Op] = {
     # --- sessions -----------------------------------------------------------------------------
     "POST /api/scripts/{script_id}/execute": Op(
         "sessions",
-        "Run a script",
+        "Run a script (201 started; 200 an interactive session reused)",
         "operator",
         body=RUN_BODY,
         body_required=False,
-        ok=202,
+        ok=(200, 201),
         errors=(400, 404, 409, 429, 503),
     ),
     "POST /api/scripts/{script_id}/proxy-access": Op(
@@ -320,7 +324,7 @@ OPERATIONS: dict[str, Op] = {
         "operator",
         body=RUN_BODY,
         body_required=False,
-        ok=202,
+        ok=(200, 201),
         errors=(400, 404, 409, 429, 503),
     ),
     "GET /api/scripts/{script_id}/status": Op(
@@ -385,7 +389,7 @@ OPERATIONS: dict[str, Op] = {
         "operator",
         body=RUN_BODY,
         body_required=False,
-        ok=202,
+        ok=(200, 201),
         errors=(400, 404, 409, 429, 503),
     ),
     # --- schedules ----------------------------------------------------------------------------
@@ -546,7 +550,7 @@ OPERATIONS: dict[str, Op] = {
     "GET /api/admin/logs/retention": Op("admin", "Log retention settings and last run", "admin"),
     "POST /api/admin/logs/retention/run": Op("admin", "Apply log retention now", "admin"),
     "POST /api/system/backup": Op(
-        "backup", "Back up now", "admin", ok=202, starts_work=True, errors=(400, 409, 507)
+        "backup", "Back up now", "admin", ok=201, starts_work=True, errors=(400, 409, 507)
     ),
     "GET /api/system/backups": Op("backup", "Existing backups", "admin"),
     "DELETE /api/system/backups/{backup_date}": Op(
@@ -579,7 +583,7 @@ IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 def _param_schema(converter: str | None) -> dict[str, Any]:
     if converter == "int":
-        return {"type": "integer", "minimum": 0}
+        return {"type": "integer", "minimum": 0, "maximum": MAX_ID}
     if converter == "path":
         return {"type": "string", "minLength": 1}
     return {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
@@ -639,7 +643,10 @@ def _operation(key: str, op: Op, params: list[dict[str, Any]]) -> dict[str, Any]
     if content:
         operation["requestBody"] = {"required": op.body_required, "content": content}
     ok_content = {media: {"schema": op.response} for media in op.produces}
-    responses: dict[str, Any] = {str(op.ok): {"description": "Done", "content": ok_content}}
+    oks = op.ok if isinstance(op.ok, tuple) else (op.ok,)
+    responses: dict[str, Any] = {
+        str(code): {"description": "Done", "content": ok_content} for code in oks
+    }
     codes = set(op.errors) | {400}
     if op.role != PUBLIC:
         codes |= {401}
