@@ -59,3 +59,14 @@ def test_health_detail_names_redis_and_images(app, api, make_user) -> None:
     assert "environments" in detail["images"]
     app.config["SM_REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     assert api("ada").get("/health").get_json()["redis"]["status"] == "unavailable"
+
+
+def test_failed_logins_are_counted(app, api, make_user) -> None:
+    make_user("ada", "admin")
+    before = samples(api("ada").get("/metrics").get_data(as_text=True)).get(
+        "sm_login_failures_total{}", 0
+    )
+    wrong = api().client.post("/api/auth/login", json={"username": "ada", "password": "nope-nope"})
+    assert wrong.status_code == 401
+    after = samples(api("ada").get("/metrics").get_data(as_text=True))["sm_login_failures_total{}"]
+    assert after == before + 1

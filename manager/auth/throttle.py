@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
+from manager import metrics
 from manager.extensions import DbSession
 from manager.models import LoginAttempt, utcnow
 
@@ -85,6 +86,7 @@ def check(
 def record_failure(
     session: DbSession, username: str, address: str, now: datetime | None = None
 ) -> None:
+    metrics.LOGIN_FAILURES.inc()
     session.add(
         LoginAttempt(username=_key(username), address=address[:64], attempted_at=now or utcnow())
     )
