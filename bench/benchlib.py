@@ -204,20 +204,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
-def container_memory(client, instance: str) -> list[float]:
-    """MiB each running container of ``instance`` uses (usage less page cache, as
-    ``docker stats`` shows it)."""
-    sizes = []
+def container_memory(client, instance: str, anon: bool = False) -> dict[str, float]:
+    """MiB each running container of ``instance`` uses, by id: usage less inactive page cache,
+    as ``docker stats`` shows it (``anon``: only the processes' own memory, no page cache or
+    tmpfs). Read from the cgroup files when this host has them (fast), else from the engine's
+    stats (a second or two a container)."""
+    sizes = {}
     for container in client.containers.list(
         filters={"label": f"io.scriptsmanager.instance={instance}"}
     ):
-        stats = container.stats(stream=False)
-        memory = stats.get("memory_stats", {})
-        usage = memory.get("usage", 0)
-        cache = memory.get("stats", {}).get("total_inactive_file", memory.get("stats", {}).get(
-            "inactive_file", 0))  # fmt: skip
-        sizes.append((usage - cache) / 1024 / 1024)
+        sizes[container.id] = _cgroup_memory(container.id, anon)
+        if sizes[container.id] is None:
+            memory = container.stats(stream=False).get("memory_stats", {})
+            stats = memory.get("stats", {})
+            cache = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+            sizes[container.id] = (memory.get("usage", 0) - cache) / 1024 / 1024
     return sizes
+
+
+def _cgroup_memory(container_id: str, anon: bool) -> float | None:
+    for folder, usage_file, cache_key, anon_key in (
+        (f"/sys/fs/cgroup/memory/docker/{container_id}", "memory.usage_in_bytes",
+         "total_inactive_file", "total_rss"),
+        (f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope", "memory.current",
+         "inactive_file", "anon"),
+    ):  # fmt: skip
+        path = Path(folder)
+        if (path / usage_file).exists():
+            usage = int((path / usage_file).read_text())
+            stat = dict(line.split() for line in (path / "memory.stat").read_text().splitlines())
+            if anon:
+                return int(stat.get(anon_key, 0)) / 1024 / 1024
+            return (usage - int(stat.get(cache_key, 0))) / 1024 / 1024
+    return None
+
+
+def mem_available_mib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def fmt_ms(seconds: float) -> str:
