@@ -166,6 +166,8 @@ def set_group_environment(group_id: int):
 @login_required
 def get_limits(group_id: int):
     group = _group_or_404(group_id)
+    if not visible_groups([group], current_user):  # a group one may not see is "not found"
+        abort(404, description=f"No script group with id {group_id}.")
     meta = group.metadata_json or {}
     return jsonify(
         {
