@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, g, jsonify, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from manager.auth.permissions import is_api_request
@@ -13,6 +16,11 @@ from manager.i18n import localize_message
 from manager.template_globals import current_language
 
 log = logging.getLogger("scriptsmanager")
+
+DATABASE_DOWN = (
+    "The database cannot be reached right now; nothing was changed. "
+    "Retry in a moment: the manager reconnects on its own."
+)
 
 
 def _language() -> str:
@@ -34,7 +42,29 @@ def error_response(status: int, message: str, **extra: object):
     if is_api_request():
         body = {"error": status, "message": message, **extra}
         return jsonify(body), status
-    return render_template("error.html", status=status, message=message), status
+    try:
+        return render_template("error.html", status=status, message=message), status
+    except SQLAlchemyError:  # the page's frame needs the database, which is down
+        return render_template("error_bare.html", status=status, message=message), status
+
+
+def database_unavailable(app: Flask, exc: Exception):
+    """503 with a clear message when the database is down, unreachable or out of connections.
+
+    The request's user could not be loaded either: from here on it is anonymous, so that the
+    error page and the access log do not try the database again.
+    """
+    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+    from manager.extensions import db
+
+    with contextlib.suppress(SQLAlchemyError):  # the connection is gone: nothing to undo
+        db.session.rollback()
+    g._login_user = app.login_manager.anonymous_user()  # flask-login's per-request user
+    g.database_down = True
+    response, status = error_response(503, DATABASE_DOWN)
+    response = app.make_response((response, status))
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def init_app(app: Flask) -> None:
@@ -43,6 +73,9 @@ def init_app(app: Flask) -> None:
         return error_response(
             400, "The form expired or its security token is missing. Reload the page and retry."
         )
+
+    for kind in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(kind, lambda exc: database_unavailable(app, exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

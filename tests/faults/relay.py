@@ -63,6 +63,8 @@ class Relay:
         """Refuse new connections and reset the open ones."""
         server, self._server = self._server, None
         if server is not None:
+            with contextlib.suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (Linux)
             server.close()
             if isinstance(self.listen, str):
                 Path(self.listen).unlink(missing_ok=True)
