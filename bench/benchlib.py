@@ -109,6 +109,7 @@ class Manager:
         tag = uuid.uuid4().hex[:6]
         self.instance = f"smbench-{name}-{tag}"
         self.probe = Probe(root / "probe.jsonl")
+        self.probe_interval = probe_interval
         settings = {
             "SM_MAX_CONCURRENT_SESSIONS": "1000",
             "SM_MAX_SESSIONS_PER_USER": "1000",
