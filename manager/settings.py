@@ -484,6 +484,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Folder of the Alembic migrations; default migrations/ of this checkout (the manager "
         "image sets it).",
     ),
+    Setting(
+        "SM_PROXY_AUTHZ",
+        "SM_PROXY_AUTHZ",
+        "bool",
+        False,
+        "Answer /__sm/authz on session hosts: nginx (auth_request) or an ingress (auth-url) "
+        "then carries the bytes to sessions and asks the manager only for the decision.",
+    ),
     # Session hosts: where script interfaces are served (see README "Session hosts")
     Setting(
         "SM_SESSION_HOST_MODE",

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote
 
 from manager.proxy import pages
 from manager.proxy.auth import Identity
+from manager.proxy.headers import CONTROL as CONTROL_CHARACTERS
 from manager.proxy.hostauth import HostClaims
 from manager.proxy.hosts import Ids, NoSessionDomain, SessionSite, label_for, prefix_of
+from manager.proxy.outgoing import MANAGER_TOKEN_PREFIX
+from manager.proxy.resolver import ProxyDenied, ProxyUnavailable
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.tickets import mint_ticket, redeem_ticket
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("scriptsmanager.proxy")
 
 ENTER_PATH = "/__sm/enter"
+AUTHZ_PATH = "/__sm/authz"  # nginx auth_request / ingress auth-url (SM_PROXY_AUTHZ)
 NO_STORE = [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")]
 
 
@@ -131,6 +135,8 @@ def serve(
     path: str = environ.get("PATH_INFO", "")
     if path == ENTER_PATH:
         return redeem(proxy, environ, start_response, site)
+    if path == AUTHZ_PATH and proxy.app.config.get("SM_PROXY_AUTHZ"):
+        return authz(proxy, environ, start_response, site)
     match = PROXY_PATH.match(path) if path[:9] == "/project/" else None
     if match is None:
         if path == "/favicon.ico":
@@ -240,3 +246,76 @@ def redeem(
         path=path,
     )
     return _redirect(start_response, target, ("Set-Cookie", cookie))
+
+
+# -- the authorisation decision for a proxy in front (nginx auth_request, ingress auth-url) ----
+
+
+def authz(
+    proxy: ProxyMiddleware,
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    site: SessionSite,
+) -> Any:
+    """Decide a request another proxy will carry to the session itself.
+
+    The original request's path comes in ``X-Original-URI`` (its Upgrade header, which a proxy
+    does not pass on, in ``X-Original-Upgrade``), its cookies, Origin and Authorization as they
+    are. Allowed: 204 with ``X-SM-Upstream`` (``address:port`` of the container),
+    ``X-SM-Prefix``, ``X-SM-Cookie`` (the Cookie header without the manager's cookies),
+    ``X-SM-Authorization`` (empty for the manager's own tokens) and the protective headers to
+    add. Anything else (no or a stale cookie, another user's session, a session starting or
+    ended): 401 or 403, on which the proxy in front hands the request to the manager, which
+    answers it in full (redirects for a ticket, explains). Same checks as the manager's own
+    proxy path, in the same order.
+    """
+    original = environ.get("HTTP_X_ORIGINAL_URI", "")
+    path = unquote(original.split("?", 1)[0])
+    match = PROXY_PATH.match(path) if path[:9] == "/project/" else None
+    if match is None:
+        return _decision(start_response, 403, "not a session path")
+    ids = ids_of_match(match)
+    if site.ids is not None and ids != site.ids:
+        return _decision(start_response, 403, "another session's path")
+    identity = identify(proxy, environ, site, ids)
+    if identity.caller is None:
+        return _decision(start_response, 401, "no valid cookie or token")
+    project_id, script_id, url_user_id = ids
+    try:
+        target = proxy._resolve(identity.caller, project_id, script_id, url_user_id)
+    except (ProxyDenied, ProxyUnavailable) as exc:
+        return _decision(start_response, 403, exc.message)
+    if identity.session_key is not None and target.session_key != identity.session_key:
+        return _decision(start_response, 401, "the cookie is for an earlier session")
+    upgrade = environ.get("HTTP_X_ORIGINAL_UPGRADE") or environ.get("HTTP_UPGRADE", "")
+    if upgrade.lower() == "websocket":
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin.lower() != origin_of(environ).lower():
+            return _decision(start_response, 403, "a WebSocket from another origin")
+    proxy.touch(target.session_key)
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    bearer = authorization[:7].lower() == "bearer "
+    if (
+        identity.used_token
+        or bearer
+        and authorization[7:].lstrip().startswith(MANAGER_TOKEN_PREFIX)
+    ):
+        authorization = ""
+    headers = [
+        ("X-SM-Upstream", f"{target.host}:{target.port}"),
+        ("X-SM-Prefix", prefix_of(ids)),
+        ("X-SM-Cookie", identity.cookie),
+        ("X-SM-Authorization", authorization),
+        *[(f"X-SM-Add-{name}", value) for name, value in proxy.protection(identity)],
+        ("Cache-Control", "no-store"),
+    ]
+    if CONTROL_CHARACTERS.search("".join(value for _, value in headers)):
+        return _decision(start_response, 403, "a header with control characters")
+    start_response("204 No Content", headers)
+    return []
+
+
+def _decision(start_response: Callable[..., Any], status: int, reason: str) -> Any:
+    reasons = {401: "401 Unauthorized", 403: "403 Forbidden"}
+    start_response(reasons[status], [("X-SM-Reason", reason), ("Content-Length", "0"), *NO_STORE])
+    return []
