@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup run test check assets images image clean preflight host-check
+.PHONY: setup run test check assets images image clean preflight host-check bench
 
 setup: preflight $(VENV)/.installed assets
 
@@ -59,6 +59,12 @@ check: setup
 	$(VENV)/bin/ruff check manager tests bench
 	$(VENV)/bin/ruff format --check manager tests bench
 	$(VENV)/bin/mypy
+
+# Load, density, soak, proxy and session-start figures in one table (bench/README.md).
+# BENCH_SCALE=quick for a short run; the full one takes about 45 minutes. Never fails.
+BENCH_SCALE ?= full
+bench: setup
+	-BENCH_SCALE=$(BENCH_SCALE) $(PY) bench/run_all.py
 
 # The manager's image (Dockerfile): browser assets and a wheelhouse from the registries on this
 # host, then a build that needs nothing but Debian's mirror. IMAGE=name:tag to rename it.
