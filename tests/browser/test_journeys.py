@@ -270,6 +270,8 @@ class Journey:
         recorded = page.locator('[data-sm="pane-parameters"]')
         recorded.get_by_text("reports/2025").wait_for()
         assert SECRET not in recorded.inner_text(), "the recorded secret is masked"
+        notes = recorded.locator('[data-sm="param-row"]', has_text="notes").locator("td")
+        assert notes.inner_text() == "first line\nsecond line", "a text keeps its lines"
         self.shot("run-detail")
 
     def edit_documentation(self, script_id: int) -> None:
