@@ -60,3 +60,13 @@ def test_error_responses_match_the_documented_error_shape(client):
     assert response.status_code == 401
     body = response.get_json()
     assert isinstance(body["error"], int) and isinstance(body["message"], str)
+
+
+def test_links_join_existing_operations_through_their_path_parameters(app):
+    from manager.openapi.spec import LINKS
+
+    routes = api_routes(app)
+    for source, value, name, targets in LINKS:
+        assert source in routes and value.startswith("$response.body#/")
+        for target in targets:
+            assert name in {p["name"] for p in routes[target]}, (source, target)

@@ -474,6 +474,39 @@ OPERATIONS: dict[str, Op] = {
         response={},
         errors=(400, 403, 404, 413),
     ),
+    "GET /api/logs/execution/{execution_id}/pdf": Op(
+        "logs", "One run's log as a PDF", produces=(JSON, ANY), response={}, errors=(404,)
+    ),
+    "GET /api/logs/marks": Op(
+        "logs", "My bookmarks and notes on runs", query=[qenum("bookmarked", "1", "true", "0")]
+    ),
+    "GET /api/logs/execution/{execution_id}/mark": Op(
+        "logs", "My bookmark and note on a run", errors=(404,)
+    ),
+    "PUT /api/logs/execution/{execution_id}/mark": Op(
+        "logs",
+        "Bookmark a run and/or keep a note on it (mine only)",
+        body=obj(bookmarked=BOOL, note={"type": "string", "maxLength": 4000}),
+        errors=(400, 404, 409),
+    ),
+    "DELETE /api/logs/execution/{execution_id}/mark": Op(
+        "logs", "Remove my bookmark and note on a run", errors=(404,)
+    ),
+    "GET /api/logs/execution/{execution_id}/shares": Op(
+        "logs", "A run's share links", errors=(404,)
+    ),
+    "POST /api/logs/execution/{execution_id}/shares": Op(
+        "logs",
+        "Make a share link (it opens only for who may see the run anyway)",
+        body=obj(expires_in_days={"type": "integer", "minimum": 1, "maximum": 90}),
+        body_required=False,
+        ok=201,
+        errors=(400, 404, 429),
+    ),
+    "DELETE /api/logs/shares/{share_id}": Op("logs", "Revoke a share link", errors=(404,)),
+    "GET /api/logs/shares/{token}": Op(
+        "logs", "Where a share link leads, if I may see the run", errors=(404, 410)
+    ),
     "GET /api/logs/presets": Op("logs", "My saved log filters"),
     "POST /api/logs/presets": Op(
         "logs",
@@ -575,6 +608,92 @@ OPERATIONS: dict[str, Op] = {
     ),
 }
 
+# --- links: what a created thing's id feeds (documentation, and Schemathesis' stateful runs) ----
+
+LINKS: list[tuple[str, str, str, tuple[str, ...]]] = [
+    # (the creating operation, where its answer holds the id, the path parameter, its users)
+    (
+        "POST /api/projects",
+        "$response.body#/project/id",
+        "project_id",
+        (
+            "PUT /api/projects/{project_id}",
+            "POST /api/projects/{project_id}/set-active",
+            "GET /api/logs/project/{project_id}",
+            "DELETE /api/projects/{project_id}",
+        ),
+    ),
+    (
+        "POST /api/schedules",
+        "$response.body#/id",
+        "schedule_id",
+        (
+            "GET /api/schedules/{schedule_id}",
+            "PUT /api/schedules/{schedule_id}",
+            "DELETE /api/schedules/{schedule_id}",
+        ),
+    ),
+    (
+        "POST /api/scripts/{script_id}/presets",
+        "$response.body#/id",
+        "preset_id",
+        (
+            "PUT /api/presets/{preset_id}",
+            "POST /api/presets/{preset_id}/run",
+            "DELETE /api/presets/{preset_id}",
+        ),
+    ),
+    (
+        "POST /api/logs/presets",
+        "$response.body#/preset/id",
+        "preset_id",
+        ("DELETE /api/logs/presets/{preset_id}",),
+    ),
+    (
+        "POST /api/scripts/{script_id}/execute",
+        "$response.body#/execution_id",
+        "execution_id",
+        (
+            "GET /api/executions/{execution_id}",
+            "GET /api/executions/{execution_id}/artifacts",
+            "GET /api/logs/execution/{execution_id}",
+            "GET /api/logs/execution/{execution_id}/download",
+            "POST /api/sessions/{execution_id}/stop",
+            "GET /api/logs/execution/{execution_id}/pdf",
+            "PUT /api/logs/execution/{execution_id}/mark",
+            "POST /api/logs/execution/{execution_id}/shares",
+            "DELETE /api/logs/execution/{execution_id}",
+        ),
+    ),
+    (
+        "POST /api/admin/users",
+        "$response.body#/user/id",
+        "user_id",
+        (
+            "GET /api/admin/users/{user_id}/projects",
+            "POST /api/admin/users/{user_id}/unlock",
+            "GET /api/admin/logs/user/{user_id}",
+        ),
+    ),
+]
+
+
+def operation_id(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", key).strip("_").lower()
+
+
+def _links(key: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for source, value, name, targets in LINKS:
+        if source == key:
+            for target in targets:
+                found[operation_id(target)] = {
+                    "operationId": operation_id(target),
+                    "parameters": {f"path.{name}": value},
+                }
+    return found
+
+
 # --- building the document -----------------------------------------------------------------
 
 _CONVERTER = re.compile(r"<(?:(?P<conv>[a-z]+)(?:\([^)]*\))?:)?(?P<name>[a-z_]+)>")
@@ -613,6 +732,7 @@ ERROR_TEXT = {
     403: "Logged in, but the role or the owner does not allow it",
     404: "No such thing (or not yours)",
     409: "Conflicts with the current state",
+    410: "Gone: expired or revoked",
     413: "Too large",
     429: "Too many attempts or sessions; wait and retry",
     503: "The session engine is unavailable",
@@ -624,7 +744,7 @@ def _operation(key: str, op: Op, params: list[dict[str, Any]]) -> dict[str, Any]
     operation: dict[str, Any] = {
         "tags": [op.tag],
         "summary": op.summary,
-        "operationId": re.sub(r"[^A-Za-z0-9]+", "_", key).strip("_").lower(),
+        "operationId": operation_id(key),
         "x-required-role": op.role,
     }
     if op.role != PUBLIC:
@@ -647,6 +767,9 @@ def _operation(key: str, op: Op, params: list[dict[str, Any]]) -> dict[str, Any]
     responses: dict[str, Any] = {
         str(code): {"description": "Done", "content": ok_content} for code in oks
     }
+    links = _links(key)
+    if links:
+        responses[str(oks[-1])]["links"] = links
     codes = set(op.errors) | {400}
     if op.role != PUBLIC:
         codes |= {401}
@@ -680,7 +803,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                 "POST/PUT/DELETE), or send `Authorization: Bearer sm_...` with a token from "
                 "/api/user/tokens (no CSRF header needed). Roles, lowest first: "
                 + ", ".join(ROLES)
-                + '. Every error is JSON: {"error": <status>, "message": "..."}.'
+                + '. Every error is JSON: `{"error": <HTTP status>, "message": "..."}`.'
             ),
         },
         "servers": [{"url": "/"}],
