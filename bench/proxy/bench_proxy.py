@@ -35,6 +35,7 @@ PASSWORD = "bench-password-1"
 
 NGINX_CONF = """
 worker_processes 1;
+user root;  # the worker writes the decision cache under the bench's folder
 daemon off;
 pid {root}/nginx.pid;
 error_log {root}/nginx-error.log warn;
@@ -63,8 +64,17 @@ http {{
             proxy_set_header X-Forwarded-Prefix {prefix};
         }}
     }}
+    # "authz": nginx carries the bytes to the session, the manager only decides (auth_request).
+    map $http_upgrade $sm_connection {{ default upgrade; '' ''; }}
+    proxy_cache_path {root}/authz-cache keys_zone=sm_authz:1m max_size=16m inactive=10s;
+    upstream scriptsmanager {{ server 127.0.0.1:{manager}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{authz_port};
+        include {locations};
+    }}
 }}
 """
+LOCATIONS = REPO / "deploy" / "nginx" / "session-host-locations.conf"
 
 
 @dataclass
@@ -210,6 +220,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sm-bench-proxy-") as tmp:
         root = Path(tmp)
         up_port, sm_port, ngx_port = free_port(), free_port(), free_port()
+        authz_port = free_port()
         env = {
             **os.environ,
             "PYTHONPATH": f"{HERE}{os.pathsep}{REPO}",
@@ -233,7 +244,15 @@ def main() -> None:
             prefix = f"/project/1/script/1/user/{user_id}"
             ours_headers = enter(http, base, prefix)
             (root / "nginx.conf").write_text(
-                NGINX_CONF.format(root=root, upstream=up_port, port=ngx_port, prefix=prefix)
+                NGINX_CONF.format(
+                    root=root,
+                    upstream=up_port,
+                    port=ngx_port,
+                    prefix=prefix,
+                    manager=sm_port,
+                    authz_port=authz_port,
+                    locations=LOCATIONS,
+                )
             )
             nginx_cmd = [NGINX, "-c", str(root / "nginx.conf"), "-p", str(root)]
             with process(nginx_cmd, env, root / "nginx.log") as nginx:
@@ -243,7 +262,7 @@ def main() -> None:
                     pin(upstream.pid, last)
                     pin(manager.pid, 0)
                     pin(nginx.pid, 0)
-                run(args, up_port, sm_port, ngx_port, prefix, ours_headers)
+                run(args, up_port, sm_port, ngx_port, prefix, ours_headers, authz_port)
 
 
 def run(
@@ -253,11 +272,13 @@ def run(
     ngx_port: int,
     prefix: str,
     ours_headers: list[str],
+    authz_port: int,
 ) -> None:
     ways = {
         "direct": (f"http://127.0.0.1:{up_port}", []),
         "ours": (f"http://127.0.0.1:{sm_port}{prefix}", ours_headers),
         "nginx": (f"http://127.0.0.1:{ngx_port}{prefix}", []),
+        "authz": (f"http://127.0.0.1:{authz_port}{prefix}", ours_headers),
     }
     check = requests.get(
         ways["ours"][0] + "/big",
@@ -295,7 +316,8 @@ def run(
             )
         ours, nginx, direct = best["ours"], best["nginx"], best["direct"]
         print(
-            f"{'':8} {'':>5} | ours/nginx {ours.rps / nginx.rps:4.0%}   "
+            f"{'':8} {'':>5} | authz/nginx {best['authz'].rps / nginx.rps:4.0%}   "
+            f"ours/nginx {ours.rps / nginx.rps:4.0%}   "
             f"nginx/direct {nginx.rps / direct.rps:4.0%}   "
             f"added p50: ours {ours.p50_ms - direct.p50_ms:+.3f} ms, "
             f"nginx {nginx.p50_ms - direct.p50_ms:+.3f} ms"

@@ -29,6 +29,7 @@ def build():  # type: ignore[no-untyped-def]
             "SM_LOG_DIR": str(root / "logs"),
             "SM_BACKUP_DIR": str(root / "backup"),
             "SM_WATCH_SCRIPTS": False,
+            "SM_PROXY_AUTHZ": True,  # the "authz" way: nginx carries, the manager decides
         }
     )
     with app.app_context():

@@ -24,6 +24,7 @@ JSON = {"Accept": "application/json"}
 
 CONF = """
 worker_processes 1;
+user root;  # the worker writes the decision cache under this test's folder
 daemon off;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
@@ -36,6 +37,7 @@ http {{
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
     map $http_upgrade $sm_connection {{ default upgrade; '' ''; }}
+    proxy_cache_path {root}/authz-cache keys_zone=sm_authz:1m max_size=16m inactive=10s;
     upstream scriptsmanager {{ server 127.0.0.1:{manager}; keepalive 16; }}
     server {{
         listen 127.0.0.1:{port} default_server;
