@@ -7,6 +7,7 @@ import logging
 
 from flask import Flask, g, jsonify, render_template
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -17,6 +18,11 @@ from manager.template_globals import current_language
 
 log = logging.getLogger("scriptsmanager")
 
+BARE_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status}</title></head>'
+    '<body style="font-family: sans-serif; max-width: 40rem; margin: 4rem auto">'
+    '<h1>{status}</h1><p>{message}</p><p><a href="">Retry</a></p></body></html>'
+)
 DATABASE_DOWN = (
     "The database cannot be reached right now; nothing was changed. "
     "Retry in a moment: the manager reconnects on its own."
@@ -44,8 +50,23 @@ def error_response(status: int, message: str, **extra: object):
         return jsonify(body), status
     try:
         return render_template("error.html", status=status, message=message), status
-    except SQLAlchemyError:  # the page's frame needs the database, which is down
-        return render_template("error_bare.html", status=status, message=message), status
+    except SQLAlchemyError:  # the page's frame needs the database (its user), which is down
+        _forget_user()
+    try:
+        return render_template("error.html", status=status, message=message), status
+    except SQLAlchemyError:
+        page = BARE_PAGE.format(status=status, message=escape(message))
+        return page, status, {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _forget_user() -> None:
+    """Make the rest of the request anonymous: its user cannot be loaded (no database), and
+    the error page and the access log must not try again."""
+    from manager.extensions import db, login_manager
+
+    with contextlib.suppress(SQLAlchemyError):  # the connection is gone: nothing to undo
+        db.session.rollback()
+    g._login_user = login_manager.anonymous_user()  # flask-login's per-request user
 
 
 def database_unavailable(app: Flask, exc: Exception):
@@ -55,12 +76,7 @@ def database_unavailable(app: Flask, exc: Exception):
     error page and the access log do not try the database again.
     """
     log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
-    from manager.extensions import db
-
-    with contextlib.suppress(SQLAlchemyError):  # the connection is gone: nothing to undo
-        db.session.rollback()
-    g._login_user = app.login_manager.anonymous_user()  # flask-login's per-request user
-    g.database_down = True
+    _forget_user()
     response, status = error_response(503, DATABASE_DOWN)
     response = app.make_response((response, status))
     response.headers["Retry-After"] = "5"
