@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer
 
 
 class DatabaseId(IntegerConverter):
-    """``<int:...>`` in a route is a database id: past MAX_ID it matches nothing (404) instead of
-    overflowing the database's integer (a 500)."""
+    """``<int:...>`` in a route is a database id: past MAX_ID it is a 404 instead of a 500 (an
+    overflow of the database's integer). A converter's own ``max`` would make werkzeug answer
+    405 for some such URLs, so the 404 is raised here."""
 
-    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's own name
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = int(super().to_python(value))
+        if number > MAX_ID:
+            raise NotFound(f"There is nothing with id {value[:20]}.")
+        return number
 
 
 def register(app: Flask) -> None:

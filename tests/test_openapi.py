@@ -70,3 +70,18 @@ def test_links_join_existing_operations_through_their_path_parameters(app):
         assert source in routes and value.startswith("$response.body#/")
         for target in targets:
             assert name in {p["name"] for p in routes[target]}, (source, target)
+
+
+def test_ids_past_the_database_integer_are_a_404_not_a_500(api, make_user):
+    make_user("ids", "admin")
+    client = api("ids")
+    for method, url in (
+        ("get", "/api/schedules/36893488147419103233"),
+        ("delete", "/api/presets/6616394505"),
+        ("put", "/api/projects/2147483648"),
+    ):
+        response = getattr(client, method)(url, json={})
+        assert response.status_code == 404, (method, url)
+        assert "nothing with id" in response.get_json()["message"]
+    response = client.post("/api/schedules", json={"script_id": 2**70, "cron": "0 * * * *"})
+    assert response.status_code == 404

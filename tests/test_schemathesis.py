@@ -18,10 +18,12 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from manager.openapi.spec import OPERATIONS
+from manager.openapi.spec import LINKS, OPERATIONS, operation_id
 from tests.conftest import TEST_PASSWORD
 
-MAX_EXAMPLES = 4  # per operation; each example is sent once per identity (6 requests)
+MAX_EXAMPLES = 4  # per operation; each example is sent once per identity (5 requests)
+STATEFUL_RUNS = 12  # scenarios per role, each up to STATEFUL_STEPS linked calls
+STATEFUL_STEPS = 8
 REQUEST_TIMEOUT = 30  # seconds: a hang guard, far above any real answer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -81,12 +83,56 @@ def identities(ready_app, live_url, make_user) -> dict[str, requests.Session]:
     return found
 
 
+def _checks() -> list:
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+
+
+CHECKS = _checks()
+
+
+@pytest.fixture
+def real_ids(ready_app) -> dict[str, list[int]]:
+    """The catalog's script and group ids: half the generated ids are mapped onto them."""
+    from manager.extensions import db
+    from manager.models import Script, ScriptGroup
+
+    with ready_app.app_context():
+        return {
+            "script_id": sorted(db.session.scalars(db.select(Script.id))),
+            "group_id": sorted(db.session.scalars(db.select(ScriptGroup.id))),
+        }
+
+
+def _realistic(case, real_ids: dict[str, list[int]]) -> None:
+    """An even generated script/group id becomes a real one (odd ones stay random: 404s)."""
+    places = [case.path_parameters or {}]
+    if isinstance(case.body, dict):
+        places.append(case.body)
+    for place in places:
+        for name, pool in real_ids.items():
+            value = place.get(name)
+            if pool and isinstance(value, int) and not isinstance(value, bool) and value % 2 == 0:
+                place[name] = pool[(value // 2) % len(pool)]
+
+
 def _fuzzed(key: str) -> bool:
     op = OPERATIONS[key]
     return not (op.starts_work or op.ends_auth)
 
 
-def _fuzz(operation, key: str, base: str, identities: dict, checks: list, failures: list) -> int:
+def _fuzz(operation, key: str, base: str, identities: dict, real_ids: dict, failures: list) -> int:
     """MAX_EXAMPLES generated cases of one operation, each sent as every identity."""
     sent = 0
 
@@ -101,11 +147,12 @@ def _fuzz(operation, key: str, base: str, identities: dict, checks: list, failur
     )
     def run(case) -> None:
         nonlocal sent
+        _realistic(case, real_ids)
         for who, session in identities.items():
             sent += 1
             try:
                 case.call_and_validate(
-                    base_url=base, session=session, checks=checks, timeout=REQUEST_TIMEOUT
+                    base_url=base, session=session, checks=CHECKS, timeout=REQUEST_TIMEOUT
                 )
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - reported together
                 failures.append(f"{key} as {who}: {str(exc)[:1500]}")
@@ -114,21 +161,9 @@ def _fuzz(operation, key: str, base: str, identities: dict, checks: list, failur
     return sent
 
 
-def test_every_operation_as_every_role(live_url, identities):
+def test_every_operation_as_every_role(live_url, identities, real_ids):
     import schemathesis
-    from schemathesis.checks import (
-        content_type_conformance,
-        not_a_server_error,
-        response_schema_conformance,
-        status_code_conformance,
-    )
 
-    checks = [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_schema_conformance,
-    ]
     schema = schemathesis.openapi.from_url(live_url + "/api/openapi.json")
     failures: list[str] = []
     cases = 0
@@ -140,7 +175,50 @@ def test_every_operation_as_every_role(live_url, identities):
             continue
         operations += 1
 
-        cases += _fuzz(operation, key, live_url, identities, checks, failures)
+        cases += _fuzz(operation, key, live_url, identities, real_ids, failures)
     print(f"\nschemathesis: {cases} cases over {operations} operations, {len(failures)} failures")
     assert operations > 90
     assert not failures, "\n\n".join(failures[:40])
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_linked_scenarios_create_use_and_delete(live_url, identities, real_ids, role):
+    """Stateful: what one call creates (a project, schedule, preset, run...) feeds the next."""
+    import schemathesis
+    from schemathesis.generation.stateful import run_state_machine_as_test
+
+    linked = {key for source, _, _, targets in LINKS for key in (source, *targets)}
+    wanted = sorted(operation_id(key) for key in linked if _fuzzed(key))
+    schema = schemathesis.openapi.from_url(live_url + "/api/openapi.json")
+    machine = schema.include(operation_id=wanted).as_state_machine()
+    session = identities[role]
+    steps = 0
+
+    class Scenario(machine):  # type: ignore[valid-type, misc]
+        def before_call(self, case) -> None:
+            _realistic(case, real_ids)
+
+        def get_call_kwargs(self, case) -> dict:
+            return {"base_url": live_url, "session": session, "timeout": REQUEST_TIMEOUT}
+
+        def after_call(self, response, case) -> None:
+            nonlocal steps
+            steps += 1
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    run_state_machine_as_test(
+        Scenario,
+        settings=settings(
+            max_examples=STATEFUL_RUNS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    print(f"\nschemathesis stateful ({role}): {steps} linked calls")
+    assert steps > 0
