@@ -106,10 +106,24 @@ class Journey:
         page.locator('[data-sm="theme-toggle"]').first.click()
         page.wait_for_function("document.documentElement.dataset.bsTheme === 'dark'")
         self.shot("spanish-dark")
+        self.navbar_fits()
         page.reload()  # the theme is kept by the server, not only by the page
         assert page.evaluate("document.documentElement.dataset.bsTheme") == "dark"
         self.choose_language("en")
         assert page.locator('[data-sm="nav-dashboard"]').first.inner_text().strip() == "Dashboard"
+
+    def navbar_fits(self) -> None:
+        """Every navigation entry on one line, and nothing pushed off the page's width."""
+        broken = self.page.evaluate(
+            """() => Array.from(document.querySelectorAll(
+                   '.sm-navbar .nav-link, .sm-navbar [data-sm="logout"]'))
+                 .filter((node) => node.offsetParent !== null)
+                 .filter((node) => node.getBoundingClientRect().height > 44)
+                 .map((node) => node.textContent.trim())"""
+        )
+        assert broken == [], f"navigation entries on two lines: {broken}"
+        width = self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"the page is wider than the window: {width}"
 
     def choose_language(self, code: str) -> None:
         page = self.page
