@@ -338,13 +338,16 @@ def journey(page, server: Server, role: str, tmp_path: Path) -> Journey:
     return Journey(page, server, role, shots)
 
 
-def runner_journey(walk: Journey, ids: dict[str, int]) -> tuple[str, str]:
-    """The part every role that runs scripts walks; returns the batch and interactive runs."""
+def runner_journey(walk: Journey, ids: dict[str, int], while_open=None) -> tuple[str, str]:
+    """The part every role that runs scripts walks; returns the batch and interactive runs.
+    ``while_open(run_id)`` is called while the interactive session still runs."""
     walk.log_in()
     walk.language_and_theme()
     walk.browse_to_lab(ids["lab"])
     batch = walk.run_batch_and_watch(ids["every_parameter.py"])
     interactive = walk.open_interactive_and_use(ids["multipage.py"])
+    if while_open is not None:
+        while_open(interactive)
     walk.stop_from_dashboard(interactive)
     walk.find_run_search_download(batch)
     return batch, interactive
@@ -405,28 +408,38 @@ def test_developer_journey_also_edits_docs_and_metadata(
     assert page.locator('[data-sm="nav-users"]').count() == 0, "no admin pages for developers"
 
 
+# Each admin page, and what shows once it has loaded (some fill themselves from the API).
 ADMIN_PAGES = [
-    ("/admin/users", '[data-sm="users-table"]'),
-    ("/admin/sessions", '[data-sm="all-sessions"]'),
-    ("/admin/environments", '[data-sm="environments"]'),
-    ("/admin/permissions", '[data-sm="permission-matrix"]'),
-    ("/admin/config", '[data-sm="config-table"]'),
-    ("/admin/usage", '[data-sm="usage-table"]'),
+    ("/admin/users", '[data-sm="user-row"]'),
+    ("/admin/sessions", '[data-sm="sessions-loading"]'),
+    ("/admin/environments", '[data-sm="env-loading"]'),
+    ("/admin/permissions", '[data-sm="matrix-row"]'),
+    ("/admin/config", '[data-sm="config-row"]'),
+    ("/admin/usage", '[data-sm="usage-user"]'),
     ("/admin/backups", '[data-sm="backup-list"]'),
-    ("/admin/docs", '[data-sm="docs-status"]'),
-    ("/admin/logs/audit", '[data-sm="audit-table"]'),
-    ("/admin/logs/system", '[data-sm="system-table"]'),
+    ("/admin/docs", '[data-sm="docs-row"]'),
+    ("/admin/logs/audit", '[data-sm="audit-row"]'),
+    ("/admin/logs/system", '[data-sm="system-row"]'),
 ]
 
 
 def test_admin_journey_also_walks_the_admin_pages(server: Server, ids, page, tmp_path) -> None:
     walk = journey(page, server, "admin", tmp_path)
-    runner_journey(walk, ids)
+
+    def in_the_sessions_page(run_id: str) -> None:
+        walk.goto("/admin/sessions")
+        row = page.locator(f'[data-sm="session"][data-execution-id="{run_id}"]')
+        row.wait_for()
+        assert "Multipage" in row.inner_text() and "admin" in row.inner_text()
+        walk.shot("admin-sessions-open")
+
+    runner_journey(walk, ids, while_open=in_the_sessions_page)
     walk.edit_documentation(ids["every_parameter.py"])
     walk.edit_metadata(ids["lab"], ids["every_parameter.py"])
     for path, marker in ADMIN_PAGES:
         walk.goto(path)
-        page.locator(marker).first.wait_for(state="attached")
+        state = "hidden" if marker.endswith('-loading"]') else "visible"
+        page.locator(marker).first.wait_for(state=state)
         assert page.title() and "error" not in page.title().lower(), path
         walk.shot(path.strip("/").replace("/", "-"))
     # Everyone's runs: the operator's and the developer's batch runs are found by a search.
