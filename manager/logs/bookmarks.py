@@ -72,8 +72,10 @@ def set_mark(
     """
     mark = get_mark(db, user_id, execution_uuid)
     if mark is None:
-        count = db.execute(
-            select(func.count(RunBookmark.id)).where(RunBookmark.user_id == user_id)
+        count = db.execute(  # marks of deleted runs (left on SQLite) do not count
+            select(func.count(RunBookmark.id))
+            .join(Execution, Execution.execution_uuid == RunBookmark.execution_uuid)
+            .where(RunBookmark.user_id == user_id)
         ).scalar_one()
         if count >= MAX_MARKS:
             raise MarkError(

@@ -290,3 +290,22 @@ def test_log_quota_refuses_new_runs(ready_app, make_user, api):
     ready_app.config["SM_LOG_QUOTA_MB"] = 2  # room again
     started = quinn.post(f"/api/scripts/{sid}/execute", json={})
     assert started.status_code == 201, started.get_json()
+
+
+def test_log_quota_check_reads_the_settings(world):
+    from manager.extensions import db
+    from manager.logs.quota import check_log_quota
+    from manager.models import User
+    from manager.sessions.service import SessionError
+
+    world.run("olga", output="o" * 600_000)  # row and file: about 1.2 MB
+    config = dict(world.app.config)
+    with world.app.app_context():
+        olga = db.session.get(User, world.users["olga"])
+        ivan = db.session.get(User, world.users["ivan"])
+        check_log_quota(db.session, olga, {**config, "SM_LOG_QUOTA_MB": 2})  # under: no error
+        check_log_quota(db.session, olga, {**config, "SM_LOG_QUOTA_MB": 0})  # 0: no quota
+        with pytest.raises(SessionError) as refused:
+            check_log_quota(db.session, olga, {**config, "SM_LOG_QUOTA_MB": 1})
+        assert refused.value.status == 507 and "1.1 MB of your 1 MB" in refused.value.message
+        check_log_quota(db.session, ivan, {**config, "SM_LOG_QUOTA_MB": 1})  # per user
