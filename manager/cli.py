@@ -147,7 +147,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ensure_admin(app)
     host = args.host or app.config["SM_HOST"]
     port = args.port or app.config["SM_PORT"]
-    print(f"ScriptsManager on http://{host}:{port}/  (Ctrl+C stops it)", flush=True)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::1", "::") else host
+    print(f"ScriptsManager on http://{shown}:{port}/  (Ctrl+C stops it)", flush=True)
     serve(host, port)
     return 0
 
