@@ -10,12 +10,14 @@ could end the caller's own login are left out; their own tests cover them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
 import pytest
 import requests
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from manager.openapi.spec import LINKS, OPERATIONS, operation_id
@@ -192,7 +194,7 @@ def test_linked_scenarios_create_use_and_delete(live_url, identities, real_ids, 
     schema = schemathesis.openapi.from_url(live_url + "/api/openapi.json")
     machine = schema.include(operation_id=wanted).as_state_machine()
     session = identities[role]
-    steps = 0
+    steps = succeeded = 0
 
     class Scenario(machine):  # type: ignore[valid-type, misc]
         def before_call(self, case) -> None:
@@ -202,23 +204,28 @@ def test_linked_scenarios_create_use_and_delete(live_url, identities, real_ids, 
             return {"base_url": live_url, "session": session, "timeout": REQUEST_TIMEOUT}
 
         def after_call(self, response, case) -> None:
-            nonlocal steps
+            nonlocal steps, succeeded
             steps += 1
+            succeeded += response.status_code < 300
 
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
-    run_state_machine_as_test(
-        Scenario,
-        settings=settings(
-            max_examples=STATEFUL_RUNS,
-            stateful_step_count=STATEFUL_STEPS,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
-    print(f"\nschemathesis stateful ({role}): {steps} linked calls")
-    assert steps > 0
+    # The server's state (what earlier scenarios created) decides which links can be followed,
+    # so Hypothesis may see a replayed prefix take another turn and stop exploring: that ends
+    # the exploration, it is no failure of the API (those raise FailureGroup).
+    with contextlib.suppress(FlakyStrategyDefinition):
+        run_state_machine_as_test(
+            Scenario,
+            settings=settings(
+                max_examples=STATEFUL_RUNS,
+                stateful_step_count=STATEFUL_STEPS,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    print(f"\nschemathesis stateful ({role}): {steps} calls, {succeeded} answered 2xx")
+    assert steps > 0 and succeeded > 0

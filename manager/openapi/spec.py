@@ -56,6 +56,7 @@ def qenum(name: str, *values: str) -> dict[str, Any]:
     return q(name, {"type": "string", "enum": list(values)})
 
 
+PROJECT_NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"}
 DATE = {"type": "string", "description": "YYYY-MM-DD or an ISO 8601 moment"}
 RUN_FILTERS = [
     qint("script_id", 1, 2**31 - 1),
@@ -101,6 +102,7 @@ class Op:
     body: dict[str, Any] | None = None  # a JSON request body
     body_required: bool = True
     multipart: bool = False  # a file upload (multipart/form-data) instead of, or as well as, JSON
+    example: dict[str, Any] | None = None  # a request body that works (Schemathesis sends it too)
     ok: int | tuple[int, ...] = 200  # the success status(es)
     produces: tuple[str, ...] = (JSON,)
     response: dict[str, Any] = field(default_factory=lambda: dict(OBJ))
@@ -250,7 +252,13 @@ OPERATIONS: dict[str, Op] = {
         "projects",
         "Create a project",
         ok=201,
-        body=obj(project_name=STR, name=STR, description=STR),
+        body=obj(
+            ("project_name",),
+            project_name=PROJECT_NAME,
+            name={**PROJECT_NAME, "description": "older spelling of project_name"},
+            description=STR,
+        ),
+        example={"project_name": "survey-2026", "description": "Field data"},
         errors=(400, 409),
     ),
     "GET /api/projects/active": Op("projects", "My active project"),
@@ -372,7 +380,8 @@ OPERATIONS: dict[str, Op] = {
         "Save a parameter set",
         ok=201,
         body=obj(("name",), name=STR, parameters=OBJ, project_id=ID, shared=BOOL),
-        errors=(400, 404, 409),
+        example={"name": "defaults", "parameters": {}},
+        errors=(400, 403, 404, 409),
     ),
     "PUT /api/presets/{preset_id}": Op(
         "presets",
@@ -406,12 +415,15 @@ OPERATIONS: dict[str, Op] = {
         body=obj(
             ("script_id",),
             script_id=ID,
-            cron=STR,
+            cron={"type": "string", "description": "five fields: minute hour day month weekday"},
+            timezone={"type": "string", "description": "IANA, e.g. Europe/Madrid"},
             parameters=OBJ,
+            preset_id=ID,
             project_id=ID,
             enabled=BOOL,
             name=STR,
         ),
+        example={"script_id": 2, "cron": "30 6 * * 1-5", "timezone": "UTC", "name": "mornings"},
         errors=(400, 404, 409),
     ),
     "GET /api/schedules/{schedule_id}": Op("schedules", "One schedule", errors=(404,)),
@@ -756,6 +768,8 @@ def _operation(key: str, op: Op, params: list[dict[str, Any]]) -> dict[str, Any]
     content: dict[str, Any] = {}
     if op.body is not None:
         content[JSON] = {"schema": op.body}
+        if op.example is not None:
+            content[JSON]["example"] = op.example
     if op.multipart:
         content["multipart/form-data"] = {
             "schema": obj(file={"type": "string", "format": "binary"}, project_id=STR)
