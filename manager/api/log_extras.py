@@ -24,6 +24,7 @@ from manager.logs.bookmarks import (
 )
 from manager.logs.detail import Run, find_run
 from manager.logs.export import log_record, run_lines
+from manager.logs.hub import off_hub
 from manager.logs.pdf import run_pdf
 from manager.logs.shares import (
     ShareError,
@@ -71,7 +72,12 @@ def pdf(execution_id: str):
     if run is None:
         return _not_found(execution_id)
     record = log_record(run.execution, run.names)
-    body = run_pdf(record, run_lines(run.execution, run.path))
+    # Output columns are read here, on the request's database session; the file is read and the
+    # PDF laid out on a native thread under gevent, so the server goes on serving meanwhile.
+    lines = run_lines(run.execution, run.path)
+    if not run.path.is_file():
+        lines = iter(list(lines))
+    body = off_hub(run_pdf, record, lines)
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="execution_{run.uuid}.pdf"'
     return response

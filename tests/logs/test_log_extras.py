@@ -52,6 +52,12 @@ def test_pdf_of_my_run_has_header_and_paginates(world, api):
     assert body.startswith(b"%PDF-") and pdf_pages(body) >= 3  # 300 lines do not fit a page
 
 
+def test_pdf_of_a_run_without_its_file_uses_the_stored_output(world, api):
+    run = world.run("olga", output="kept in the row\n", with_file=False)
+    response = api("olga").get(f"/api/logs/execution/{run}/pdf")
+    assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+
+
 def test_pdf_unicode_does_not_crash_with_the_ttf_or_without():
     record = {"execution_id": "r1", "script_name": "Monthly report", "parameters": {"x": "é"}}
     lines = [
