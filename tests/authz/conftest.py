@@ -63,6 +63,7 @@ class World:
     groups: dict[str, int] = field(default_factory=dict)  # folder name -> id
     objects: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, owner) -> id
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    names: dict[tuple[str, Any], str] = field(default_factory=dict)  # (kind, id) -> its name
 
     def client(self, name: str | None) -> ApiClient:
         """The logged-in client of ``name`` (None: an anonymous one, new each time)."""
@@ -129,6 +130,7 @@ class World:
     def _make_project(self, owner: str) -> int:
         name = f"authz-project-{next(self.counter)}"
         body = self._ok(self.client(owner).post("/api/projects", json={"name": name}))
+        self.names[("project", int(body["project"]["id"]))] = name
         return int(body["project"]["id"])
 
     def _make_run(self, owner: str) -> str:
@@ -154,6 +156,7 @@ class World:
         url = f"/api/scripts/{self.scripts[BATCH_SCRIPT]}/presets"
         name = f"preset {next(self.counter)}"
         body = self._ok(self.client(owner).post(url, json={"name": name, "parameters": {}}))
+        self.names[("preset", int(body.get("id") or body["preset"]["id"]))] = name
         return int(body.get("id") or body["preset"]["id"])
 
     def _make_log_preset(self, owner: str) -> int:
@@ -163,6 +166,7 @@ class World:
                 "/api/logs/presets", json={"name": name, "filters": {"status": "failed"}}
             )
         )
+        self.names[("log_preset", int(body.get("id") or body["preset"]["id"]))] = name
         return int(body.get("id") or body["preset"]["id"])
 
     def _make_schedule(self, owner: str) -> int:
@@ -175,6 +179,7 @@ class World:
             "parameters": {"steps": 2, "delay": 0},
         }
         answer = self._ok(self.client(owner).post("/api/schedules", json=body))
+        self.names[("schedule", int(answer["id"]))] = body["name"]
         return int(answer["id"])
 
     def _make_share(self, owner: str) -> int:
