@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from manager import metrics
 from manager.db import gevent_patched
 from manager.logs.pump import Listener, Pump, RunLog, write_row
-from manager.logs.store import Line, LogWriter, log_path, read_lines
+from manager.logs.store import Line, LogDiskFull, LogWriter, log_path, read_lines
 from manager.models import Execution, User, utcnow
 from manager.sessions.backend import Handle, SessionBackend
 
@@ -195,7 +195,10 @@ class LogHub:
     def flush(self, run: RunLog) -> list[Line]:
         """Write the run's buffer to its file, then hand the lines to the listeners."""
         with run.lock:
-            lines = run.writer.flush()
+            try:
+                lines = run.writer.flush()
+            except LogDiskFull as exc:
+                lines = self._disk_full(run, exc)
             if lines:
                 metrics.LOG_LINES.inc(len(lines))
                 for listener in self.listeners:
@@ -204,6 +207,24 @@ class LogHub:
                     except Exception:  # a broken watcher must not stop the pump
                         log.exception("log listener failed for %s", run.uuid)
         return lines
+
+    def _disk_full(self, run: RunLog, exc: LogDiskFull) -> list[Line]:
+        """Cut the run's log with a note saying why (written if it fits; the row's
+        log_truncated flag says it anyway); what it prints afterwards is not stored."""
+        if run.capped:
+            return []
+        log.warning("log of %s cut: %s", run.uuid, exc)
+        run.add(
+            "debug",
+            "the disk holding the logs is full; this run's further output is not stored "
+            "(an admin must free space in SM_LOG_DIR).",
+            None,
+            truncated=True,
+        )
+        try:
+            return run.writer.flush()
+        except LogDiskFull:
+            return []
 
     def sync_row(self, run: RunLog, *, wait: float = 0.0) -> bool:
         """Copy the run's new stdout/stderr to its row; retry for up to ``wait`` seconds."""

@@ -16,6 +16,7 @@ writing it) does not exist for readers and is cut off by the next ``LogWriter``.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -317,6 +318,10 @@ def _last_container_stamp(path: str | Path) -> str | None:
 # ---------------------------------------------------------------------------- writing
 
 
+class LogDiskFull(OSError):
+    """The disk holding the logs is full: the batch was not written (nor any part of it)."""
+
+
 class LogWriter:
     """Append records to one run's file; thread-safe; one writer per file per process.
 
@@ -328,7 +333,8 @@ class LogWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        # Unbuffered: a failed write must not leave bytes behind to be written later.
+        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
         self._repair()
         point = resume_point(self.path)
         self.resume = point
@@ -382,17 +388,39 @@ class LogWriter:
         with self._lock:
             if not self._pending or self.closed:
                 return []
-            self._file.write(b"".join(self._pending))
-            self._file.flush()
+            self._write(b"".join(self._pending))
             lines = self._pending_lines
             self._pending = []
             self._pending_lines = []
             self.pending_bytes = 0
             return lines
 
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` whole, or not at all: on a full disk the file is cut back to where
+        it was (no half record), the batch is dropped and LogDiskFull raised."""
+        fd = self._file.fileno()
+        start = os.fstat(fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            os.ftruncate(fd, start)
+            self.size -= self.pending_bytes
+            self.last_seq -= len(self._pending)
+            self._pending = []
+            self._pending_lines = []
+            self.pending_bytes = 0
+            raise LogDiskFull(exc.errno, f"{exc.strerror}: {self.path}") from exc
+
     def close(self) -> list[Line]:
-        """Flush and close; return the lines flushed."""
-        lines = self.flush()
+        """Flush and close; return the lines flushed (none when the disk is full)."""
+        try:
+            lines = self.flush()
+        except LogDiskFull:
+            lines = []
         with self._lock:
             self.closed = True
             self._file.close()

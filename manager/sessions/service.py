@@ -44,6 +44,7 @@ LIVE_STATES = ("starting", "running", "stopping")
 # What counts against quotas and may be reused: a session being stopped is neither.
 COUNTED_STATES = ("starting", "running")
 ON_CONFLICT = ("open", "restart")
+LOG_DISK_RESERVE = 1024 * 1024  # free bytes under which the log disk counts as full
 SLOT_LOCK_KEY = 0x534D_5354  # pg_advisory_xact_lock key of session starts ("SMST")
 FINAL_STATES = ("completed", "failed", "terminated", "timed_out", "killed", "lost")
 ROUTE_RE = re.compile(r"@app\.(route|get|post|put|patch|delete)\(|app\.add_url_rule\(")
@@ -316,6 +317,7 @@ class SessionService:
         limits = effective_limits(self.config.default_limits, group)
         self.check_workspace_quota(group, user.id, limits)
         check_log_quota(db, user)  # SM_LOG_QUOTA_MB: 507 when the user's logs fill it
+        self.check_log_disk()
 
         replaced: ScriptProcess | None = None
         with self._start_lock:
@@ -404,6 +406,26 @@ class SessionService:
         if used >= limits.workspace_quota_bytes:
             raise SessionError(
                 507, self.quota_message(group, used, limits), limit="workspace_quota"
+            )
+
+    def check_log_disk(self) -> None:
+        """Refuse a run when the disk holding the logs is full: its output could not be kept.
+
+        Raises SessionError 507 (insufficient storage).
+        """
+        if self.logs is None:
+            return
+        try:
+            free = shutil.disk_usage(self.logs.settings.log_dir).free
+        except OSError:
+            return  # not created yet: the first log creates it
+        if free < LOG_DISK_RESERVE:
+            raise SessionError(
+                507,
+                f"The disk that holds the run logs is full ({human_size(free)} free): a run's "
+                "output could not be kept, so runs are refused until an admin frees space "
+                "there (SM_LOG_DIR).",
+                limit="log_disk",
             )
 
     def _check_quotas(self, db: DbSession, user: User, group: Any, limits: Limits) -> None:
