@@ -307,6 +307,8 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
     errors = sum(rec.errors.values())
     detail = ", ".join(f"{k} {v}" for k, v in rec.errors.items()) or "target 0"
     out.append(("load: errors", str(errors), detail))
+    for sample in rec.samples[:3]:
+        out.append(("load: error sample", "", sample[:160].replace("|", "/").replace("\n", " ")))
     lost_watch = rec.lines_expected - rec.lines_watched
     lost_store = rec.lines_expected - rec.lines_stored
     note = f"of {rec.lines_expected}; runs out of order {rec.out_of_order}; target 0"
