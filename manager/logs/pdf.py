@@ -53,6 +53,8 @@ class _Printable:
 
     def __call__(self, text: str) -> str:
         text = text.replace("\t", "    ")
+        if text.isascii() and text.isprintable():  # most log lines: every font has these
+            return text
         out = []
         for char in text:
             code = ord(char)
