@@ -793,8 +793,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SM_LOG_QUOTA_MB",
         "int",
         500,
-        "Execution log storage per user in MB (log files + output kept in the database); "
-        "0: no quota.",
+        "Execution log storage per user in MB (log files + output kept in the database); at it "
+        "new runs are refused (507) until old ones are deleted; 0: no quota.",
         "logs.quota_mb",
     ),
     Setting(
