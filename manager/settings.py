@@ -445,6 +445,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between two passes of the session monitor (state, timeouts, reaping).",
     ),
     Setting(
+        "SM_SESSION_START_TIMEOUT",
+        "SM_SESSION_START_TIMEOUT",
+        "float",
+        60.0,
+        "Seconds an interactive session may take to answer its health check; past it the run "
+        "is stopped and marked failed, saying so in its log.",
+    ),
+    Setting(
         "SM_PROXY_START_WAIT",
         "SM_PROXY_START_WAIT",
         "float",

@@ -92,8 +92,10 @@ class Monitor:
         activity: Activity,
         clock: Callable[[], datetime] = utcnow,
         health_check: Callable[[str, int], bool] = health_ok,
+        start_deadline: float = START_DEADLINE,
     ):
         self.health_check = health_check
+        self.start_deadline = start_deadline  # SM_SESSION_START_TIMEOUT
         self.service = service
         self.backend = service.backend
         self.activity = activity
@@ -151,8 +153,12 @@ class Monitor:
                 }
                 append_debug(execution, f"ready after {age:.2f} s")
                 metrics.START_LATENCY.observe(age)
-            elif age > START_DEADLINE:
-                append_debug(execution, f"did not answer within {START_DEADLINE} s; stopping")
+            elif age > self.start_deadline:
+                append_debug(
+                    execution,
+                    f"did not answer within {self.start_deadline:g} s "
+                    "(SM_SESSION_START_TIMEOUT); stopping",
+                )
                 self.service.stop(db, process, reason="start_timeout", now=True)
             return
         if process.status == "stopping":

@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from manager import logs
 from manager.sessions.backend import SessionBackend
 from manager.sessions.environments import Environments, EnvPaths, docker_client, resolve_base_image
-from manager.sessions.monitor import Activity, Monitor, SessionMonitor
+from manager.sessions.monitor import START_DEADLINE, Activity, Monitor, SessionMonitor
 from manager.sessions.resolver import SessionResolver
 from manager.sessions.service import SessionConfig, SessionService
 
@@ -77,7 +77,17 @@ def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
             base_image=config.base_image,
         )
     )
-    runtime = Runtime(chosen, service, activity, Monitor(service, activity), environments)
+    runtime = Runtime(
+        chosen,
+        service,
+        activity,
+        Monitor(
+            service,
+            activity,
+            start_deadline=float(app.config.get("SM_SESSION_START_TIMEOUT", START_DEADLINE)),
+        ),
+        environments,
+    )
     app.extensions["sm_sessions"] = runtime
     app.extensions["sm_proxy_resolver"] = SessionResolver(
         app,

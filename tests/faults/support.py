@@ -24,6 +24,11 @@ SCRIPTS = {
     ),
     # Runs until stopped: it holds a session slot.
     "sleeper.py": ("Sleeps", "import time\ntime.sleep(600)\n"),
+    # Interactive (it has a route) but never ready: it sleeps before the runner can serve.
+    "never_ready.py": (
+        "Never answers",
+        "import time\n\n\n@app.route('/')\ndef index():\n    return 'never'\n\n\ntime.sleep(600)\n",
+    ),
     # Several MiB of output at once.
     "flood.py": (
         "Much output",

@@ -30,6 +30,7 @@ INSTANCE = f"smtest-faults-{RUN}"
 PREFIX = f"smtest-faults-{RUN}"
 CAP = 4  # SM_MAX_CONCURRENT_SESSIONS of this module's server
 TICKS = 150
+START_TIMEOUT = 4  # SM_SESSION_START_TIMEOUT of this module's server
 
 pytestmark = pytest.mark.docker
 
@@ -72,6 +73,7 @@ def server(engine, relay, envs_dir, tmp_path_factory) -> Iterator[Server]:
         SM_CONDA_ENVS_DIR=str(envs_dir),
         SM_MAX_CONCURRENT_SESSIONS=str(CAP),
         SM_MAX_SESSIONS_PER_USER="100",
+        SM_SESSION_START_TIMEOUT=str(START_TIMEOUT),
     )
     add_group(root, lines=TICKS, pause=0.04)
     images = root / "script_groups" / "faults_images"
@@ -163,6 +165,24 @@ def test_engine_gone_mid_run_marks_the_run_lost_and_refuses_starts(
     assert again.status_code == 201, again.text
     wait_status(server, session, again.json()["execution_id"], {"completed"})
     wait_for(lambda: not containers(engine), what="no container left")
+
+
+def test_a_session_that_never_becomes_ready_is_stopped_with_the_reason(server: Server, engine):
+    """An interactive script that never answers its health check: after
+    SM_SESSION_START_TIMEOUT the run is failed, its log says why, its container is gone."""
+    session = login(server)
+    never = script_ids(server, session)["never_ready.py"]
+    opened = execute(server, session, never)
+    assert opened.status_code == 201, opened.text
+    run = opened.json()
+    assert run["interactive"] is True, run
+    done = wait_status(server, session, run["execution_id"], {"failed", "completed", "lost"})
+    assert done["status"] == "failed", done
+    notes = [text for _seq, stream, text in run_log(server, run) if stream == "debug"]
+    assert any(
+        f"did not answer within {START_TIMEOUT} s (SM_SESSION_START_TIMEOUT)" in n for n in notes
+    ), notes
+    wait_for(lambda: not containers(engine, run["execution_id"]), what="removing the container")
 
 
 def test_a_burst_past_the_server_cap_starts_exactly_the_cap(server: Server, engine):
