@@ -112,12 +112,15 @@ def owner_for(world: World, key: str, level: str) -> str:
     return level
 
 
-def build_url(world: World, key: str, owner: str) -> str:
-    """The row's URL with the owner's objects in it (fresh ones for a changing request)."""
+def build_url(world: World, key: str, owner: str, overrides: dict[str, str] | None = None) -> str:
+    """The row's URL with the owner's objects in it (fresh ones for a changing request);
+    ``overrides`` gives some parameters' values instead."""
     method, path = key.split(" ", 1)
     fresh = method not in SAFE
 
     def value(name: str) -> str:
+        if overrides and name in overrides:
+            return overrides[name]
         if name == "user_id":
             if path.startswith("/api/admin/logs/user") and method in SAFE:
                 return str(world.users[owner])
