@@ -50,6 +50,11 @@ def test_admins_see_the_admin_group(world: World) -> None:
     """The control: the same ids are real, and open to an admin."""
     admin = world.client("admin")
     sid, gid = world.scripts[ADMIN_SCRIPT], world.groups[ADMIN_GROUP]
-    for url in (f"/api/scripts/{sid}/metadata", f"/groups/{gid}", f"/api/script-groups/{gid}/limits",
-                f"/groups/{gid}/doc-images/authz.png", f"/scripts/{sid}/docs"):  # fmt: skip
+    for url in (
+        f"/api/scripts/{sid}/metadata",
+        f"/groups/{gid}",
+        f"/api/script-groups/{gid}/limits",
+        f"/groups/{gid}/doc-images/authz.png",
+        f"/scripts/{sid}/docs",
+    ):
         assert admin.get(url).status_code == 200, url
