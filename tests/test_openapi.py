@@ -85,3 +85,13 @@ def test_ids_past_the_database_integer_are_a_404_not_a_500(api, make_user):
         assert "nothing with id" in response.get_json()["message"]
     response = client.post("/api/schedules", json={"script_id": 2**70, "cron": "0 * * * *"})
     assert response.status_code == 404
+
+
+def test_bulk_with_a_nul_in_a_run_id_is_not_a_server_error(api, make_user):
+    # Found by Schemathesis on PostgreSQL, which refuses a NUL inside a query's text.
+    make_user("bulky", "operator")
+    response = api("bulky").post(
+        "/api/logs/bulk", json={"action": "delete", "execution_ids": ["a\x00b", "x" * 500]}
+    )
+    assert 400 <= response.status_code < 500
+    assert response.get_json()["message"]

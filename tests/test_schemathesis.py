@@ -23,8 +23,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from manager.openapi.spec import LINKS, OPERATIONS, operation_id
 from tests.conftest import TEST_PASSWORD
 
-MAX_EXAMPLES = 4  # per operation; each example is sent once per identity (5 requests)
-STATEFUL_RUNS = 12  # scenarios per role, each up to STATEFUL_STEPS linked calls
+MAX_EXAMPLES = 3  # per operation; each example is sent once per identity (5 requests)
+STATEFUL_RUNS = 10  # scenarios per role, each up to STATEFUL_STEPS linked calls
 STATEFUL_STEPS = 8
 REQUEST_TIMEOUT = 30  # seconds: a hang guard, far above any real answer
 

@@ -233,9 +233,11 @@ def _bulk_targets(data: dict[str, Any]) -> tuple[list[tuple[int, str, str]], lis
     if len(ids) > MAX_BULK:
         abort(400, description=f"Select at most {MAX_BULK} runs at once.")
     wanted = list(dict.fromkeys(ids))
+    # Run ids are short and printable; others (a NUL breaks PostgreSQL's query) name no run.
+    plausible = [i for i in wanted if len(i) <= 64 and "\x00" not in i]
     rows = db.session.execute(
         select(Execution.id, Execution.execution_uuid, Execution.status).where(
-            Execution.execution_uuid.in_(wanted), Execution.user_id == current_user.id
+            Execution.execution_uuid.in_(plausible), Execution.user_id == current_user.id
         )
     ).all()
     mine = {uuid: (row_id, uuid, status) for row_id, uuid, status in rows}

@@ -557,7 +557,7 @@ OPERATIONS: dict[str, Op] = {
         "admin",
         "Set a user's password",
         "admin",
-        body=obj(("password",), password=STR),
+        body=obj(("new_password",), new_password=STR),
         ends_auth=True,
     ),
     "POST /api/admin/users/{user_id}/unlock": Op("admin", "Clear a user's login lockout", "admin"),
