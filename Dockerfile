@@ -27,9 +27,9 @@ assert r.files('manager').joinpath('static/vendor/socket.io.min.js').is_file(), 
 FROM ${BASE}
 # iptables: the firewall rules that keep sessions off the host (and egress sessions off private
 # ranges) are the one thing that needs root; see docker-compose.yml.
-# postgresql-client: pg_dump for backups of a PostgreSQL database.
+# postgresql-client: pg_dump for backups of PostgreSQL; fonts-dejavu-core: run logs as PDF.
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends iptables python3-venv \
-    postgresql-client ca-certificates curl && rm -rf /var/lib/apt/lists/* \
+    postgresql-client fonts-dejavu-core ca-certificates curl && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /srv/scriptsmanager --create-home sm
 COPY --from=build /opt/scriptsmanager /opt/scriptsmanager
 COPY migrations /opt/scriptsmanager-src/migrations

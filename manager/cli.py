@@ -125,10 +125,21 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def discover(app: Any) -> Any:
+    """Scripts from disk, and the environments' image states from the engine."""
     from manager.catalog_app import run_discovery
+    from manager.extensions import db
 
     with app.app_context():
-        return run_discovery(app)
+        report = run_discovery(app)
+        runtime = app.extensions.get("sm_sessions")
+        if runtime is not None:
+            try:
+                runtime.environments.refresh(db.session)
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - no engine: the admin page says so later
+                db.session.rollback()
+                print(f"environments not refreshed: {exc}", file=sys.stderr)
+        return report
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
