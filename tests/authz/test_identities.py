@@ -91,3 +91,17 @@ def test_a_demoted_user_loses_the_levels_rights_at_once(world: World) -> None:
     assert client.get("/api/admin/users").status_code == 200
     assert admin.put(f"/api/admin/users/{uid}", json={"user_level": "operator"}).status_code == 200
     assert client.get("/api/admin/users").status_code == 403
+
+
+def test_a_logged_out_cookie_replayed_is_anonymous(world: World) -> None:
+    """Logging out ends the login on the server: a copy of the old cookie opens nothing."""
+    name = f"replayer{next(world.counter)}"
+    world.add_user(name, "operator")
+    client = world.client(name)
+    cookie = "; ".join(f"{c.key}={c.value}" for c in client.client._cookies.values())
+    copy = world.app.test_client(use_cookies=False)
+    assert copy.get("/api/auth/user", headers={**JSON, "Cookie": cookie}).status_code == 200
+    assert client.post("/api/auth/logout").status_code == 200
+    assert copy.get("/api/auth/user", headers={**JSON, "Cookie": cookie}).status_code == 401
+    page = copy.get("/logs", headers={"Accept": "text/html", "Cookie": cookie})
+    assert page.status_code == 302
