@@ -100,7 +100,7 @@ class Recorder:
             if kind:
                 self.latencies[kind].append(elapsed)
             if failed and not quiet:
-                self.error(kind or "poll", f"{method} {url}: {failed}")
+                self.error(kind or _route(method, url), f"{method} {url}: {failed}")
         return None if failed else response
 
     def error(self, kind: str, sample: str) -> None:
@@ -108,6 +108,14 @@ class Recorder:
             self.errors[kind] += 1
             if len(self.samples) < 5:
                 self.samples.append(f"{kind}: {sample}")
+
+
+def _route(method: str, url: str) -> str:
+    """``POST /api/scripts/<n>/execute``: an untimed request's name for the error count."""
+    import re
+    from urllib.parse import urlsplit
+
+    return f"{method} " + re.sub(r"/[0-9a-f-]{1,36}(?=/|$)", "/<n>", urlsplit(url).path)
 
 
 class User(threading.Thread):
