@@ -83,3 +83,26 @@ def test_the_owner_sees_them_listed(world: World) -> None:
         body = client.get(url).get_data(as_text=True)
         seen |= {name for name, value in named.items() if names(value, body)}
     assert {"run", "session", "log_preset", "schedule"} <= seen, seen
+
+
+def test_tags_and_favourites_are_personal(world: World) -> None:
+    sid = world.scripts["unit_converter.py"]
+    owner = world.client(OWNER)
+    assert owner.put(f"/api/scripts/{sid}/tags", json={"tags": ["authzmine"]}).status_code == 200
+    assert owner.put(f"/api/scripts/{sid}/favorite").status_code == 200
+    assert "authzmine" in owner.get(f"/api/scripts/{sid}/tags").get_data(as_text=True)
+    for stranger in ("operator2", "developer", "admin"):
+        client = world.client(stranger)
+        for url in (
+            f"/api/scripts/{sid}/tags",
+            "/api/user/tags",
+            "/",
+        ):
+            body = client.get(url).get_data(as_text=True)
+            assert "authzmine" not in body, (stranger, url)
+        found = client.get("/api/scripts/search-tags?tags=authzmine&source=all").get_json()
+        assert found["scripts"] == [], (stranger, found)
+        favourites = client.get("/api/user/favorites").get_json()["favorites"]
+        assert all(row["script_id"] != sid for row in favourites), (stranger, favourites)
+    mine = owner.get("/api/user/favorites").get_json()["favorites"]
+    assert [row["script_id"] for row in mine] == [sid]
