@@ -194,3 +194,31 @@ def test_another_users_ids_in_the_body_are_refused(world: World, url: str, body:
         assert control.status_code in (200, 201), control.get_data()
     # The run is still there for its owner.
     assert world.client(OWNER).get(f"/api/logs/execution/{run}").status_code == 200
+
+
+def test_a_shared_preset_runs_in_my_project_and_stays_its_owners(world: World) -> None:
+    """A preset a developer shares may be used by others, in their own project only."""
+    sharer = "developer"
+    sid = world.scripts[BATCH_SCRIPT]
+    theirs = world.fresh("project", sharer)
+    made = world.client(sharer).post(
+        f"/api/scripts/{sid}/presets",
+        json={"name": f"shared-{next(world.counter)}", "parameters": {}, "shared": True,
+              "project_id": theirs},
+    )  # fmt: skip
+    assert made.status_code == 201, made.get_json()
+    preset = made.get_json().get("id") or made.get_json()["preset"]["id"]
+    caller = world.client(CALLER)
+    started = caller.post(f"/api/presets/{preset}/run", json={})
+    assert started.status_code == 201, started.get_json()
+    run = started.get_json()["execution_id"]
+    detail = caller.get(f"/api/executions/{run}").get_json()
+    assert detail["project_id"] == world.project_of(CALLER) != theirs
+    # Naming the owner's project outright is refused like any other foreign project.
+    forced = caller.post(f"/api/presets/{preset}/run", json={"project_id": theirs})
+    assert_refused(world, forced, "run a shared preset in its owner's project")
+    # Using is not owning: no edit, no delete.
+    assert caller.put(f"/api/presets/{preset}", json={"name": "mine now"}).status_code in REFUSED
+    assert caller.delete(f"/api/presets/{preset}").status_code in REFUSED
+    kept = world.client(sharer).put(f"/api/presets/{preset}", json={"name": "still mine"})
+    assert kept.status_code == 200, kept.get_json()
