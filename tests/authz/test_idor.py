@@ -222,3 +222,18 @@ def test_a_shared_preset_runs_in_my_project_and_stays_its_owners(world: World) -
     assert caller.delete(f"/api/presets/{preset}").status_code in REFUSED
     kept = world.client(sharer).put(f"/api/presets/{preset}", json={"name": "still mine"})
     assert kept.status_code == 200, kept.get_json()
+
+
+def test_an_admin_editing_a_schedule_cannot_point_it_at_another_project(world: World) -> None:
+    """A schedule runs as its owner: an admin's edit names the owner's projects only."""
+    schedule = world.fresh("schedule", OWNER)
+    admin = world.client("admin")
+    moved = admin.put(f"/api/schedules/{schedule}", json={"project_id": world.project_of("admin")})
+    assert moved.status_code in REFUSED, moved.get_json()
+    crossed = admin.put(f"/api/schedules/{schedule}", json={"project_id": world.project_of(CALLER)})
+    assert crossed.status_code in REFUSED, crossed.get_json()
+    # The owner's own other project is fine, by the admin too (the control).
+    fine = admin.put(
+        f"/api/schedules/{schedule}", json={"project_id": world.fresh("project", OWNER)}
+    )
+    assert fine.status_code == 200, fine.get_json()
