@@ -129,6 +129,13 @@ def _realistic(case, real_ids: dict[str, list[int]]) -> None:
                 place[name] = pool[(value // 2) % len(pool)]
 
 
+def _own_token(session: requests.Session) -> dict[str, str]:
+    """A token identity's own header, over any Authorization Schemathesis generates for a case
+    (cookie and anonymous identities keep those: a made-up token must not count)."""
+    token = session.headers.get("Authorization")
+    return {"Authorization": str(token)} if token else {}
+
+
 def _fuzzed(key: str) -> bool:
     op = OPERATIONS[key]
     return not (op.starts_work or op.ends_auth)
@@ -154,7 +161,11 @@ def _fuzz(operation, key: str, base: str, identities: dict, real_ids: dict, fail
             sent += 1
             try:
                 case.call_and_validate(
-                    base_url=base, session=session, checks=CHECKS, timeout=REQUEST_TIMEOUT
+                    base_url=base,
+                    session=session,
+                    headers=_own_token(session),
+                    checks=CHECKS,
+                    timeout=REQUEST_TIMEOUT,
                 )
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - reported together
                 failures.append(f"{key} as {who}: {str(exc)[:1500]}")
@@ -201,7 +212,12 @@ def test_linked_scenarios_create_use_and_delete(live_url, identities, real_ids, 
             _realistic(case, real_ids)
 
         def get_call_kwargs(self, case) -> dict:
-            return {"base_url": live_url, "session": session, "timeout": REQUEST_TIMEOUT}
+            return {
+                "base_url": live_url,
+                "session": session,
+                "headers": _own_token(session),
+                "timeout": REQUEST_TIMEOUT,
+            }
 
         def after_call(self, response, case) -> None:
             nonlocal steps, succeeded
