@@ -12,10 +12,12 @@ relay listens again, as the restarted engine would.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,7 @@ def server(engine, relay, envs_dir, tmp_path_factory) -> Iterator[Server]:
         SM_MAX_CONCURRENT_SESSIONS=str(CAP),
         SM_MAX_SESSIONS_PER_USER="100",
         SM_SESSION_START_TIMEOUT=str(START_TIMEOUT),
+        SM_SCHEDULER_INTERVAL="0.5",
     )
     add_group(root, lines=TICKS, pause=0.04)
     images = root / "script_groups" / "faults_images"
@@ -125,6 +128,52 @@ def test_manager_killed_mid_run_keeps_every_line_once(server: Server, engine):
     seqs = [seq for seq, _stream, _text in records]
     assert seqs == sorted(set(seqs)), "record numbers must be unique and increasing"
     wait_for(lambda: not containers(engine, run["execution_id"]), what="removing the container")
+
+
+def test_a_schedule_missed_while_the_manager_was_down_fires_once(server: Server, engine):
+    """A schedule whose slots passed while the manager was dead fires once on restart, not
+    once per missed slot, and a manager killed right after that fire does not fire it again."""
+    session = login(server)
+    ticker = script_ids(server, session)["ticker.py"]
+    projects = session.get(f"{server.url}/api/projects").json()
+    project = (projects.get("projects") if isinstance(projects, dict) else projects)[0]["id"]
+    created = session.post(
+        f"{server.url}/api/schedules",
+        json={"script_id": ticker, "project_id": project, "cron": "0 3 * * *", "name": "nightly"},
+    )
+    assert created.status_code == 201, created.text
+    schedule = created.json()["id"]
+
+    server.kill()
+    # While it is down, three nightly slots pass.
+    missed = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=3)
+    database = sqlite3.connect(server.root / "data" / "scriptsmanager.db")
+    with database:  # SQLAlchemy's way of writing a DateTime on SQLite
+        database.execute(
+            "UPDATE schedules SET next_run_at = ? WHERE id = ?",
+            (missed.strftime("%Y-%m-%d %H:%M:%S.%f"), schedule),
+        )
+    database.close()
+    server.start()
+    session = login(server)
+
+    def fired() -> dict | None:
+        view = session.get(f"{server.url}/api/schedules/{schedule}").json()
+        return view if view["run_count"] else None
+
+    view = wait_for(fired, what="the missed schedule's run")
+    server.kill()  # at once, while its run goes on
+    server.start()
+    session = login(server)
+    time.sleep(2)  # several scheduler passes of the restarted manager
+    again = session.get(f"{server.url}/api/schedules/{schedule}").json()
+    assert again["run_count"] == 1, again
+    assert again["last_execution_id"] == view["last_execution_id"]
+    done = wait_status(server, session, view["last_execution_id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    printed = [t for _seq, stream, t in run_log(server, done) if stream == "stdout"]
+    assert printed == [f"tick {i:04d}" for i in range(TICKS)]
+    session.delete(f"{server.url}/api/schedules/{schedule}")
 
 
 def test_engine_gone_mid_run_marks_the_run_lost_and_refuses_starts(
