@@ -18,7 +18,12 @@ from tests.authz.matrix import routes
 
 OWNER = "operator"
 STRANGERS = ("viewer", "operator2", "developer")
-QUERIES = ("", "?all=1", "?user_id={owner_id}&user=operator", "?q=authz&search=authz")
+QUERIES = (
+    "",
+    "?all=1&project_id={project}&project={project}&group_id={group}&group={group}",
+    "?user_id={owner_id}&user=operator",
+    "?q=authz&search=authz",
+)
 
 
 def markers(world: World) -> dict[str, str]:
@@ -61,11 +66,12 @@ def list_urls(world: World) -> list[str]:
 def test_no_list_names_another_users_objects(world: World, stranger: str) -> None:
     named = markers(world)
     owner_id = world.users[OWNER]
+    project, group = world.project_of(OWNER), world.groups["data_processing"]
     client = world.client(stranger)
     leaks = []
     for url in list_urls(world):
         for query in QUERIES if url.startswith("/api/") else QUERIES[:2]:
-            full = url + query.format(owner_id=owner_id)
+            full = url + query.format(owner_id=owner_id, project=project, group=group)
             response = client.get(full)
             body = response.get_data(as_text=True)
             response.close()
