@@ -56,6 +56,24 @@ def qenum(name: str, *values: str) -> dict[str, Any]:
     return q(name, {"type": "string", "enum": list(values)})
 
 
+def listing(key: str) -> dict[str, Any]:
+    """An answer ``{key: [...]}`` (other keys may come along)."""
+    return obj((key,), **{key: {"type": "array"}})
+
+
+def page_of(key: str) -> dict[str, Any]:
+    """A page of a paginated list: ``{key: [...], page, pages, per_page, total}``."""
+    count = {"type": "integer", "minimum": 0}
+    return obj(
+        (key, "page", "pages", "per_page", "total"),
+        **{key: {"type": "array", "items": OBJ}},
+        page=count,
+        pages=count,
+        per_page=count,
+        total=count,
+    )
+
+
 PROJECT_NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"}
 DATE = {"type": "string", "description": "YYYY-MM-DD or an ISO 8601 moment"}
 RUN_FILTERS = [
@@ -143,8 +161,10 @@ OPERATIONS: dict[str, Op] = {
         errors=(400, 429),
         ends_auth=True,
     ),
-    "GET /api/user/logins": Op("account", "My live browser logins"),
-    "GET /api/user/tokens": Op("account", "My API tokens (never the secrets)"),
+    "GET /api/user/logins": Op("account", "My live browser logins", response=listing("logins")),
+    "GET /api/user/tokens": Op(
+        "account", "My API tokens (never the secrets)", response=listing("tokens")
+    ),
     "POST /api/user/tokens": Op(
         "account",
         "Create an API token; the secret is shown once",
@@ -153,11 +173,15 @@ OPERATIONS: dict[str, Op] = {
         response=obj(("id", "token"), id=INT, token=STR, note=STR),
     ),
     "DELETE /api/user/tokens/{token_id}": Op("account", "Revoke one of my tokens", ends_auth=True),
-    "GET /api/user/favorites": Op("dashboard", "My starred scripts"),
-    "GET /api/user/recent-scripts": Op("dashboard", "Scripts I ran lately"),
-    "GET /api/user/tags": Op("tags", "My tags, for completion", query=[q("q", STR, "prefix")]),
+    "GET /api/user/favorites": Op("dashboard", "My starred scripts", response=listing("favorites")),
+    "GET /api/user/recent-scripts": Op(
+        "dashboard", "Scripts I ran lately", response=listing("recent")
+    ),
+    "GET /api/user/tags": Op(
+        "tags", "My tags, for completion", query=[q("q", STR, "prefix")], response=listing("tags")
+    ),
     # --- catalog ------------------------------------------------------------------------------
-    "GET /api/script-groups": Op("catalog", "Script groups I may see"),
+    "GET /api/script-groups": Op("catalog", "Script groups I may see", response=listing("groups")),
     "GET /api/script-groups/{group_id}/scripts": Op("catalog", "A group's scripts"),
     "POST /api/script-groups/{group_id}/refresh": Op(
         "catalog", "Rediscover a group's scripts", "developer"
@@ -211,7 +235,9 @@ OPERATIONS: dict[str, Op] = {
         body=obj(("markdown",), markdown=STR, script_id=ID),
         errors=(400, 404, 413),
     ),
-    "GET /api/docs/status": Op("docs", "Documentation coverage", "admin"),
+    "GET /api/docs/status": Op(
+        "docs", "Documentation coverage", "admin", response=listing("scripts")
+    ),
     "GET /api/script-groups/{group_id}/examples": Op("docs", "A group's example files"),
     "GET /api/scripts/{script_id}/history": Op("docs", "A script's edit history", "developer"),
     "POST /api/scripts/{script_id}/history/{event_id}/restore": Op(
@@ -223,7 +249,9 @@ OPERATIONS: dict[str, Op] = {
         errors=(400, 404, 409),
     ),
     # --- environments -------------------------------------------------------------------------
-    "GET /api/conda/environments": Op("environments", "Conda environments and image states"),
+    "GET /api/conda/environments": Op(
+        "environments", "Conda environments and image states", response=listing("environments")
+    ),
     "POST /api/conda/refresh": Op("environments", "Re-read conda-envs/*.yml", "developer"),
     "GET /api/conda/environments/{name}/info": Op("environments", "One environment in detail"),
     "POST /api/conda/environments/{name}/build": Op(
@@ -247,7 +275,7 @@ OPERATIONS: dict[str, Op] = {
         body=obj(memory=STR, cpus={"type": "number"}, timeout=INT, max_sessions=INT),
     ),
     # --- projects -----------------------------------------------------------------------------
-    "GET /api/projects": Op("projects", "My projects"),
+    "GET /api/projects": Op("projects", "My projects", response=listing("projects")),
     "POST /api/projects": Op(
         "projects",
         "Create a project",
@@ -363,11 +391,13 @@ OPERATIONS: dict[str, Op] = {
         "sessions",
         "Live interactive sessions (admins: all=true for everyone's)",
         query=[qenum("all", "1", "true")],
+        response=listing("sessions"),
     ),
     "GET /api/sessions": Op(
         "sessions",
         "Live sessions (admins: all=true for everyone's)",
         query=[qenum("all", "1", "true")],
+        response=listing("sessions"),
     ),
     "POST /api/sessions/{execution_id}/stop": Op("sessions", "Stop one of my sessions", "operator"),
     "POST /api/admin/sessions/{execution_id}/kill": Op("admin", "Kill any session", "admin"),
@@ -406,6 +436,7 @@ OPERATIONS: dict[str, Op] = {
         "schedules",
         "My schedules (admins: all=true for everyone's)",
         query=[qenum("all", "1", "true")],
+        response=listing("schedules"),
     ),
     "POST /api/schedules": Op(
         "schedules",
@@ -438,11 +469,21 @@ OPERATIONS: dict[str, Op] = {
         "schedules", "Delete a schedule", "operator", errors=(404,)
     ),
     # --- logs ---------------------------------------------------------------------------------
-    "GET /api/logs/execution": Op("logs", "My runs, filtered and paginated", query=RUN_FILTERS),
-    "GET /api/logs/search": Op("logs", "Search my runs' output (q)", query=RUN_FILTERS),
-    "GET /api/logs/script/{script_id}": Op("logs", "My runs of a script", query=RUN_FILTERS),
+    "GET /api/logs/execution": Op(
+        "logs", "My runs, filtered and paginated", query=RUN_FILTERS, response=page_of("executions")
+    ),
+    "GET /api/logs/search": Op(
+        "logs", "Search my runs' output (q)", query=RUN_FILTERS, response=page_of("executions")
+    ),
+    "GET /api/logs/script/{script_id}": Op(
+        "logs", "My runs of a script", query=RUN_FILTERS, response=page_of("executions")
+    ),
     "GET /api/logs/project/{project_id}": Op(
-        "logs", "My runs in a project", query=RUN_FILTERS, errors=(400, 403, 404)
+        "logs",
+        "My runs in a project",
+        query=RUN_FILTERS,
+        errors=(400, 403, 404),
+        response=page_of("executions"),
     ),
     "GET /api/logs/execution/{execution_id}": Op(
         "logs",
@@ -490,7 +531,10 @@ OPERATIONS: dict[str, Op] = {
         "logs", "One run's log as a PDF", produces=(JSON, ANY), response={}, errors=(404,)
     ),
     "GET /api/logs/marks": Op(
-        "logs", "My bookmarks and notes on runs", query=[qenum("bookmarked", "1", "true", "0")]
+        "logs",
+        "My bookmarks and notes on runs",
+        query=[qenum("bookmarked", "1", "true", "0")],
+        response=listing("marks"),
     ),
     "GET /api/logs/execution/{execution_id}/mark": Op(
         "logs", "My bookmark and note on a run", errors=(404,)
@@ -519,7 +563,7 @@ OPERATIONS: dict[str, Op] = {
     "GET /api/logs/shares/{token}": Op(
         "logs", "Where a share link leads, if I may see the run", errors=(404, 410)
     ),
-    "GET /api/logs/presets": Op("logs", "My saved log filters"),
+    "GET /api/logs/presets": Op("logs", "My saved log filters", response=listing("presets")),
     "POST /api/logs/presets": Op(
         "logs",
         "Save a log filter",
@@ -529,7 +573,7 @@ OPERATIONS: dict[str, Op] = {
     ),
     "DELETE /api/logs/presets/{preset_id}": Op("logs", "Delete a saved log filter"),
     # --- administration -----------------------------------------------------------------------
-    "GET /api/admin/users": Op("admin", "All users", "admin"),
+    "GET /api/admin/users": Op("admin", "All users", "admin", response=listing("users")),
     "POST /api/admin/users": Op(
         "admin",
         "Create a user",
@@ -565,9 +609,15 @@ OPERATIONS: dict[str, Op] = {
         "admin", "End a user's logins", "admin", ends_auth=True
     ),
     "GET /api/admin/logs/execution": Op(
-        "admin", "Everyone's runs", "admin", query=[*RUN_FILTERS, qint("user_id", 1, 2**31 - 1)]
+        "admin",
+        "Everyone's runs",
+        "admin",
+        query=[*RUN_FILTERS, qint("user_id", 1, 2**31 - 1)],
+        response=page_of("executions"),
     ),
-    "GET /api/admin/logs/user/{user_id}": Op("admin", "A user's runs", "admin", query=RUN_FILTERS),
+    "GET /api/admin/logs/user/{user_id}": Op(
+        "admin", "A user's runs", "admin", query=RUN_FILTERS, response=page_of("executions")
+    ),
     "DELETE /api/admin/logs/user/{user_id}": Op("admin", "Delete a user's run logs", "admin"),
     "GET /api/admin/logs/system": Op(
         "admin",
@@ -575,7 +625,9 @@ OPERATIONS: dict[str, Op] = {
         "admin",
         query=[q("file", STR, "application, access, error, ..."), qint("lines", 0, 10000)],
     ),
-    "GET /api/admin/logs/audit": Op("admin", "The audit log", "admin", query=AUDIT_FILTERS),
+    "GET /api/admin/logs/audit": Op(
+        "admin", "The audit log", "admin", query=AUDIT_FILTERS, response=page_of("events")
+    ),
     "POST /api/admin/logs/export": Op(
         "admin",
         "Export the audit or a system log",
@@ -597,7 +649,9 @@ OPERATIONS: dict[str, Op] = {
     "POST /api/system/backup": Op(
         "backup", "Back up now", "admin", ok=201, starts_work=True, errors=(400, 409, 507)
     ),
-    "GET /api/system/backups": Op("backup", "Existing backups", "admin"),
+    "GET /api/system/backups": Op(
+        "backup", "Existing backups", "admin", response=listing("backups")
+    ),
     "DELETE /api/system/backups/{backup_date}": Op(
         "backup", "Delete a backup", "admin", starts_work=True
     ),
@@ -614,7 +668,9 @@ OPERATIONS: dict[str, Op] = {
         "backup", "Rediscover every script group", "admin", starts_work=True
     ),
     # --- i18n ---------------------------------------------------------------------------------
-    "GET /api/i18n/languages": Op("i18n", "Languages the interface speaks", PUBLIC),
+    "GET /api/i18n/languages": Op(
+        "i18n", "Languages the interface speaks", PUBLIC, response=listing("languages")
+    ),
     "GET /api/i18n/{language}": Op(
         "i18n", "One language's interface strings", PUBLIC, errors=(404,)
     ),
