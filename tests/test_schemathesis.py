@@ -174,7 +174,7 @@ def _fuzz(operation, key: str, base: str, identities: dict, real_ids: dict, fail
     return sent
 
 
-def test_every_operation_as_every_role(live_url, identities, real_ids):
+def test_every_operation_as_every_role(live_url, identities, real_ids, capsys):
     import schemathesis
 
     schema = schemathesis.openapi.from_url(live_url + "/api/openapi.json")
@@ -189,13 +189,14 @@ def test_every_operation_as_every_role(live_url, identities, real_ids):
         operations += 1
 
         cases += _fuzz(operation, key, live_url, identities, real_ids, failures)
-    print(f"\nschemathesis: {cases} cases over {operations} operations, {len(failures)} failures")
+    with capsys.disabled():  # the figure shows in CI's output, not only with -s
+        print(f"\nschemathesis: {cases} cases over {operations} operations, {len(failures)} failed")
     assert operations > 90
     assert not failures, "\n\n".join(failures[:40])
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
-def test_linked_scenarios_create_use_and_delete(live_url, identities, real_ids, role):
+def test_linked_scenarios_create_use_and_delete(live_url, identities, real_ids, role, capsys):
     """Stateful: what one call creates (a project, schedule, preset, run...) feeds the next."""
     import schemathesis
     from schemathesis.generation.stateful import run_state_machine_as_test
@@ -243,5 +244,6 @@ def test_linked_scenarios_create_use_and_delete(live_url, identities, real_ids, 
                 suppress_health_check=list(HealthCheck),
             ),
         )
-    print(f"\nschemathesis stateful ({role}): {steps} calls, {succeeded} answered 2xx")
+    with capsys.disabled():
+        print(f"\nschemathesis stateful ({role}): {steps} calls, {succeeded} answered 2xx")
     assert steps > 0 and succeeded > 0
