@@ -15,7 +15,7 @@ from manager.auth.permissions import require_level
 from manager.auth.service import AccountError, create_user, deactivate_user, update_user
 from manager.errors import error_response
 from manager.extensions import db
-from manager.models import User, UserProject
+from manager.models import User
 
 bp = Blueprint("api_admin_users", __name__, url_prefix="/api/admin/users")
 
@@ -161,11 +161,3 @@ def end_logins(user_id: int):
     return jsonify({"status": "logged_out", "logins_ended": ended})
 
 
-@bp.get("/<int:user_id>/projects")
-@require_level("admin")
-def projects(user_id: int):
-    user = _user_or_404(user_id)
-    rows = db.session.execute(
-        select(UserProject).where(UserProject.user_id == user.id).order_by(UserProject.id)
-    ).scalars()
-    return jsonify({"projects": [p.to_dict() for p in rows]})

@@ -46,12 +46,6 @@ def test_row(world: World, key: str) -> None:
             pytest.xfail("; ".join(known[c] for c in still))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: GET /api/admin/users/<id>/projects has two views (api_admin_users.projects "
-    "answers; api_projects.admin_user_projects, with the active project and limits, is never "
-    "reached)",
-)
 def test_no_route_is_answered_by_two_views(world: World) -> None:
     """Two views on one (method, rule): the second one is dead code, its checks untested."""
     seen: dict[str, str] = {}
