@@ -71,6 +71,9 @@ def test_endless_loop_ends_on_stop(
 ) -> None:
     session = sessions.start(script)
     time.sleep(1)  # let the script reach its loop
+    deadline = time.monotonic() + 20  # a busy machine: wait until the script has set its handler
+    while "SIG_IGN" in script and "ready" not in session.text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert backend.poll(session.handle) is None
     started = time.monotonic()
     backend.stop(session.handle, now=False, timeout=1)
