@@ -79,11 +79,13 @@ def proxy(args: list[str]) -> list[Row]:
     rows = []
     for (label, conns), ways in cells.items():
         ours, direct, nginx = ways["ours"], ways["direct"], ways["nginx"]
+        authz = ways.get("authz")  # nginx in front, asking ours (auth_request mode)
         rows.append((
             f"proxy: {label}, {conns} conn req/s ours / direct / nginx",
             f"{ours[0]:.0f} / {direct[0]:.0f} / {nginx[0]:.0f}",
             f"ours/nginx {ours[0] / nginx[0]:.0%}, ours/direct {ours[0] / direct[0]:.0%}; "
-            f"p50 ms {ours[1]:.2f} / {direct[1]:.2f} / {nginx[1]:.2f}",
+            f"p50 ms {ours[1]:.2f} / {direct[1]:.2f} / {nginx[1]:.2f}"
+            + (f"; auth_request mode {authz[0]:.0f} req/s, p50 {authz[1]:.2f} ms" if authz else ""),
         ))  # fmt: skip
     return rows or [("proxy", "no figures", output[-300:].replace("\n", " "))]
 
