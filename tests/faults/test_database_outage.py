@@ -9,6 +9,7 @@ unreachable server.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,11 +45,25 @@ def database() -> str:
     if not base.startswith("postgresql"):
         base = "postgresql://sm_test:sm_test@127.0.0.1:5432/sm_test"
     url = make_url(base).set(database="sm_test_faults")
+    rendered = url.render_as_string(hide_password=False)
     try:
-        reset_database(url.render_as_string(hide_password=False))
+        reset_database(rendered)
     except Exception as exc:  # noqa: BLE001 - no server, no database: skip or fail
-        missing("postgres", f"PostgreSQL database sm_test_faults is not reachable: {exc}")
-    return url.render_as_string(hide_password=False)
+        if "does not exist" not in str(exc) or os.geteuid() != 0:
+            missing("postgres", f"PostgreSQL database sm_test_faults is not reachable: {exc}")
+        # Its own database, so that the suite's others are not emptied under it.
+        create = f"createdb -w -O {url.username} sm_test_faults"  # local socket, no password
+        made = subprocess.run(
+            ["su", "postgres", "-c", create],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+        if made.returncode != 0:
+            missing("postgres", f"cannot create database sm_test_faults: {made.stderr}")
+        reset_database(rendered)
+    return rendered
 
 
 @pytest.fixture(scope="module")
