@@ -66,7 +66,7 @@ class Server:
             start_new_session=True,
             cwd=self.root,
         )
-        deadline = time.time() + 60
+        deadline = time.time() + 120  # a busy machine can take long to import and migrate
         while time.time() < deadline:
             try:
                 if requests.get(self.url + "/health", timeout=5).status_code == 200:
