@@ -154,7 +154,7 @@ SETTINGS: tuple[Setting, ...] = (
         "int",
         5,
         "Failed logins for one account from one client address before delays start "
-        "(never a lock: see README \"Login throttling\").",
+        '(never a lock: see README "Login throttling").',
     ),
     Setting(
         "SM_LOGIN_DELAY_SECONDS",
@@ -291,7 +291,7 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "docker",
         "Where sessions run: `docker` (this host's engine) or `kubernetes` (a Pod, Service and "
-        "NetworkPolicy per session; see README \"Deploying with Helm\").",
+        'NetworkPolicy per session; see README "Deploying with Helm").',
     ),
     Setting(
         "SM_KUBE_NAMESPACE",

@@ -159,5 +159,3 @@ def end_logins(user_id: int):
     )
     db.session.commit()
     return jsonify({"status": "logged_out", "logins_ended": ended})
-
-
