@@ -8,7 +8,13 @@ import logging
 from flask import Flask, g, jsonify, render_template
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -92,6 +98,25 @@ def init_app(app: Flask) -> None:
 
     for kind in (OperationalError, InterfaceError, PoolTimeout):
         app.register_error_handler(kind, lambda exc: database_unavailable(app, exc))
+
+    @app.errorhandler(StatementError)
+    def unstorable_value(exc: StatementError):
+        """A value the database cannot hold (a NUL byte in a text on PostgreSQL, a number out
+        of range) is the request's fault: 400, not 500."""
+        orig = getattr(exc, "orig", None)
+        if isinstance(exc, DataError) or (isinstance(orig, ValueError) and "NUL" in str(orig)):
+            from manager.extensions import db
+
+            with contextlib.suppress(SQLAlchemyError):
+                db.session.rollback()
+            log.info("refused a value the database cannot store: %s", str(orig or exc)[:200])
+            return error_response(
+                400,
+                "A value contains something the database cannot store (a NUL character, or a "
+                "number out of range). Remove it and try again.",
+            )
+        log.exception("unhandled database error: %s", exc)
+        return error_response(500, "Something went wrong on our side; it has been logged.")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
