@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.conftest import missing
 from tests.faults.support import add_group, execute, run_log
 from tests.support.serve import Server, docker_engine, login, script_ids, wait_status
 
@@ -36,7 +37,7 @@ def engine():
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory) -> Iterator[Server]:
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs for the logs needs root")
+        missing("docker", "mounting a small tmpfs for the logs needs root (as Docker tests do)")
     root = tmp_path_factory.mktemp("faultsdisk")
     logs = root / "logs"
     logs.mkdir()

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import missing
 from tests.faults.relay import Relay
 from tests.faults.support import add_group, execute, run_log, wait_for
 from tests.support.serve import REPO, Server, docker_engine, login, script_ids, wait_status
@@ -286,7 +287,7 @@ def test_an_image_deleted_under_the_running_manager(server: Server, engine, envs
     base_tag = env_image_tag("base", (envs_dir / "base.yml").read_text(), runner, base)
     fault_tag = env_image_tag("faultenv", (envs_dir / "faultenv.yml").read_text(), runner, base)
     if not any(base_tag in image.tags for image in engine.images.list(base_tag.split(":")[0])):
-        pytest.skip(f"{base_tag} is not built (make images)")
+        missing("docker", f"{base_tag} is not built (scriptsmanager images build --env base)")
     engine.images.get(base_tag).tag(fault_tag)  # faultenv's image: a second name, cheap
     session = login(server)
     hello = script_ids(server, session)["hello.py"]
