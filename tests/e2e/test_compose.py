@@ -20,7 +20,13 @@ import pytest
 import requests
 
 from tests.conftest import missing
-from tests.support.serve import docker_engine, free_port, remove_instance
+from tests.support.serve import (
+    docker_engine,
+    free_port,
+    remove_instance,
+    script_ids,
+    wait_status,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -83,6 +89,10 @@ class Stack:
         logs = self.compose("logs", "--tail", "80").stdout
         raise AssertionError(f"the stack did not come up:\n{logs}")
 
+    def log(self) -> str:
+        """What tests.support.serve's helpers show when a run does not reach a state."""
+        return self.system_log()
+
     def system_log(self) -> str:
         """The manager's own log (it logs to files, not to the container's output)."""
         path = self.root / "srv" / "logs" / "system" / "application.log"
@@ -121,25 +131,6 @@ def stack(engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         deployed.compose("down", "-v", "--remove-orphans", "--timeout", "5")
         remove_instance(engine, INSTANCE, PREFIX)
-
-
-def wait_status(stack: Stack, http: requests.Session, run_id: str, wanted: set[str]) -> dict:
-    deadline = time.monotonic() + 90
-    body: dict = {}
-    while time.monotonic() < deadline:
-        body = http.get(f"{stack.url}/api/executions/{run_id}").json()
-        if body.get("status") in wanted:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"{run_id} stayed {body.get('status')}:\n{stack.compose('logs').stdout}")
-
-
-def script_ids(stack: Stack, http: requests.Session) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for group in http.get(stack.url + "/api/script-groups").json()["groups"]:
-        listing = http.get(f"{stack.url}/api/script-groups/{group['id']}/scripts").json()
-        ids.update({s["filename"]: s["id"] for s in listing["scripts"]})
-    return ids
 
 
 def test_the_stack_runs_scripts_and_survives_a_manager_restart(stack: Stack, engine) -> None:
