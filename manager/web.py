@@ -18,6 +18,7 @@ from manager.db import serialize_sqlite_writers, tune_sqlite
 from manager.extensions import bootstrap, csrf, db, login_manager, socketio
 from manager.logging_setup import configure_logging
 from manager.logs import stream as log_stream
+from manager.logs.whole_sends import WholeSends
 from manager.sessions import runtime as sessions_runtime
 
 log = logging.getLogger("scriptsmanager")
@@ -66,6 +67,7 @@ def build(overrides: Mapping[str, Any] | None = None) -> Flask:
         logger=False,
         engineio_logger=False,
     )
+    app.wsgi_app = WholeSends(app.wsgi_app)  # type: ignore[method-assign]
     log_stream.init_app(app, socketio)
     proxy.serve_session_hosts_first(app)
     # Last: its proxy fix must be the outermost WSGI layer.
