@@ -2,10 +2,12 @@
 
 Starts one calculator session (``script_groups/engineering_tools/calculator.py``) on the local
 Docker engine the way the manager does (DockerBackend, output capture on, interactive network),
-loads its page once, lets it idle ``--settle`` seconds, then prints for each process of the
-container its RSS, PSS and anonymous memory (``/proc/<pid>/smaps_rollup``, read on the host: run
-as root) and threads, and the container's figure as ``docker stats`` shows it (cgroup usage less
-inactive page cache) and its anonymous memory. Removes the container and its networks after.
+loads its page once (``--warm N``: then N more requests, 8 at a time, over its pages,
+calculations and history, so every server thread has worked), lets it idle ``--settle`` seconds,
+then prints for each process of the container its RSS, PSS and anonymous memory
+(``/proc/<pid>/smaps_rollup``, read on the host: run as root) and threads, and the container's
+figure as ``docker stats`` shows it (cgroup usage less inactive page cache) and its anonymous
+memory. Removes the container and its networks after.
 
     python bench/density/session_memory.py [--image IMAGE] [--env NAME=VALUE ...] [--rounds 1]
 
@@ -138,12 +140,44 @@ def wait_page(backend: DockerBackend, handle: Any, timeout: float = 60) -> float
     raise RuntimeError(f"the session did not answer within {timeout} s:\n{lines}")
 
 
+def warm(backend: DockerBackend, handle: Any, requests_count: int) -> None:
+    """``requests_count`` requests, 8 at a time, spread over the calculator's routes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = backend.address(handle)
+    url = f"http://{target.host}:{target.port}{PREFIX}"
+
+    def one(n: int) -> int:
+        with requests.Session() as client:
+            if n % 3 == 0:
+                return client.get(f"{url}/", timeout=30).status_code
+            if n % 3 == 1:
+                expression = {"expression": f"sqrt({n}) * sin({n}) + {n} ** 2"}
+                return client.post(f"{url}/calculate", json=expression, timeout=30).status_code
+            return client.get(f"{url}/history", timeout=30).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(one, range(requests_count)))
+    failed = [status for status in statuses if status != 200]
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {requests_count} warm-up requests failed: {failed[:5]}"
+        )
+
+
 def measure(
-    backend: DockerBackend, image: str, root: Path, environment: dict[str, str], settle: float
+    backend: DockerBackend,
+    image: str,
+    root: Path,
+    environment: dict[str, str],
+    settle: float,
+    warm_requests: int = 0,
 ) -> dict[str, Any]:
     handle = start_calculator(backend, image, root, environment)
     try:
         ready = wait_page(backend, handle)
+        if warm_requests:
+            warm(backend, handle, warm_requests)
         time.sleep(settle)
         container_id = handle.state["container_id"]
         total, anon = cgroup_memory(container_id)
@@ -168,6 +202,7 @@ def main() -> int:
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the session")
     parser.add_argument("--settle", type=float, default=5.0, help="idle seconds before reading")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--warm", type=int, default=0, help="requests after the first page")
     parser.add_argument("--json", action="store_true", help="print JSON lines, not a table")
     args = parser.parse_args()
     environment = dict(item.split("=", 1) for item in args.env)
@@ -185,7 +220,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="smdensity-") as folder:
             for _ in range(args.rounds):
-                result = measure(backend, image, Path(folder), environment, args.settle)
+                result = measure(backend, image, Path(folder), environment, args.settle, args.warm)
                 result["image"] = image
                 print(json.dumps(result)) if args.json else show(result)
     finally:

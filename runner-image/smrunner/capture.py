@@ -6,7 +6,10 @@ runner proper (``python -m smrunner --run``) with fd 1 and 2 on two pipes, reads
 records to ``$SM_CAPTURE_DIR/output.log``. Nothing is lost to a slow reader: when this process
 cannot keep up, the pipes fill and the script blocks on its next write, as on a terminal. It
 forwards SIGTERM/SIGINT/SIGHUP to the runner and exits with the runner's status once the pipes
-are drained, so the container lives until every line is in the file.
+are drained, so the container lives until every line is in the file. It also starts the runner
+with glibc's ``MALLOC_ARENA_MAX`` at 2 unless the environment sets it: each thread of the web
+server would otherwise keep a malloc arena of its own (2 MiB more in an idle session that served
+a few concurrent requests).
 
 A record is ``<seq> <stamp> <kind>\\t<text>\\n`` (the manager's reader,
 ``manager/sessions/capture.py``, documents and parses the same format):
@@ -28,11 +31,13 @@ the script never blocks for good, and dropped).
 
 from __future__ import annotations
 
-import contextlib
+# This process lives as long as the session: it imports what it uses from the C core and nothing
+# more. subprocess, selectors, contextlib and typing would cost every session 2 MiB, and the
+# signal module's enums (enum and its imports) 0.7 MiB: _signal is its C half, with the same
+# functions and constants, as plain ints.
+import _signal
 import os
-import selectors
-import signal
-import subprocess
+import select
 import sys
 import time
 from types import FrameType
@@ -43,6 +48,8 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 READ_SIZE = 1024 * 1024
 PIPE_SIZE = 1024 * 1024  # the most an unprivileged process may ask for (fs.pipe-max-size)
 DRAIN_GRACE = 2.0  # seconds to wait for output after the runner exited (its children may print)
+POLL_MS = 250  # how often the loop looks whether the runner exited while its pipes stay open
+MALLOC_ARENA_MAX = "2"
 F_SETPIPE_SZ = 1031
 
 
@@ -206,6 +213,53 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+class Child:
+    """The runner proper, started with ``posix_spawn``: the small part of ``subprocess.Popen``
+    this process needs, without importing it."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], stdout: int, stderr: int, keep: int):
+        """Start ``argv`` with ``stdout``/``stderr`` as its fd 1 and 2 and ``keep`` open as is;
+        every other descriptor of this process is close-on-exec. OSError when it cannot start."""
+        os.set_inheritable(keep, True)
+        self.pid = os.posix_spawn(
+            argv[0],
+            argv,
+            env,
+            file_actions=[(os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stderr, 2)],
+            # As Popen does: Python ignores these, a child expects them at their defaults.
+            setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ),
+        )
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The return code (``-N`` for signal N) once the child exited, else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:  # never a reaped pid, which the system may reuse
+            try:  # noqa: SIM105 - contextlib.suppress would import contextlib here (0.6 MiB)
+                os.kill(self.pid, signum)
+            except OSError:
+                pass  # it has just exited
+
+
+def runner_environment() -> dict[str, str]:
+    """The runner's environment: this one without the capture folder, with the allocator set."""
+    environment = {k: v for k, v in os.environ.items() if k != "SM_CAPTURE_DIR"}
+    environment.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
+    return environment
+
+
 def run_captured(fd: int) -> int:
     """Run the runner with its output captured into ``fd``; return its exit status."""
     capture = Capture(
@@ -216,47 +270,39 @@ def run_captured(fd: int) -> int:
     out_read, out_write = _pipe()
     err_read, err_write = _pipe()
     note_read, note_write = _pipe()  # the runner's own notes, apart from the script's stderr
-    environment = {k: v for k, v in os.environ.items() if k != "SM_CAPTURE_DIR"}
+    environment = runner_environment()  # the script has no business with the capture file
     environment["SM_RUNNER_NOTES_FD"] = str(note_write)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "smrunner", "--run"],
-        stdout=out_write,
-        stderr=err_write,
-        close_fds=True,
-        pass_fds=(note_write,),
-        # The script has no business with the capture file.
-        env=environment,
+    child = Child(
+        [sys.executable, "-m", "smrunner", "--run"], environment, out_write, err_write, note_write
     )
     os.close(out_write)
     os.close(err_write)
     os.close(note_write)
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(OSError):
-            child.send_signal(signum)
+        child.send_signal(signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
+    for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
+        _signal.signal(signum, forward)
 
-    selector = selectors.DefaultSelector()
-    selector.register(out_read, selectors.EVENT_READ, b"stdout")
-    selector.register(err_read, selectors.EVENT_READ, b"stderr")
-    selector.register(note_read, selectors.EVENT_READ, b"note")
-    open_fds = 3
+    streams = {out_read: b"stdout", err_read: b"stderr", note_read: b"note"}
+    poller = select.poll()
+    for stream_fd in streams:
+        poller.register(stream_fd, select.POLLIN)
     exited_at: float | None = None
-    while open_fds:
-        events = selector.select(timeout=0.25)
-        for key, _ in events:
+    while streams:
+        events = poller.poll(POLL_MS)
+        for stream_fd, _ in events:
             try:
-                data = os.read(key.fd, READ_SIZE)
+                data = os.read(stream_fd, READ_SIZE)
             except InterruptedError:
                 continue
             if data:
-                capture.feed(key.data, data)
-            else:
-                selector.unregister(key.fd)
-                os.close(key.fd)
-                open_fds -= 1
+                capture.feed(streams[stream_fd], data)
+            else:  # the writers closed it (POLLHUP)
+                poller.unregister(stream_fd)
+                os.close(stream_fd)
+                del streams[stream_fd]
         if exited_at is None:
             if child.poll() is not None:
                 exited_at = time.monotonic()
