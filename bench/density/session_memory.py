@@ -101,19 +101,23 @@ def cgroup_memory(container_id: str) -> tuple[float, float]:
 
 
 def start_calculator(
-    backend: DockerBackend, image: str, root: Path, environment: dict[str, str]
+    backend: DockerBackend,
+    image: str,
+    root: Path,
+    environment: dict[str, str],
+    script: str = SCRIPT,
 ) -> Any:
-    """Start one calculator session as the manager would; return its handle."""
+    """Start one calculator session (or ``script``'s) as the manager would; return its handle."""
     execution = str(uuid.uuid4())
     workspace = prepare_workspace(root / "workspace")
     document = context_document(
-        script_filename=SCRIPT, parameters={}, user_id=3, user_level="operator",
+        script_filename=script, parameters={}, user_id=3, user_level="operator",
         project_id=1, project_name="Density", prefix=PREFIX,
     )  # fmt: skip
     context = write_context_file(root / f"{execution}.json", document)
     spec = build_spec(
         execution_uuid=execution, image=image, script_host_dir=str(GROUP),
-        script_filename=SCRIPT, workspace_host_dir=str(workspace), context_host_file=str(context),
+        script_filename=script, workspace_host_dir=str(workspace), context_host_file=str(context),
         limits=Limits(memory="256m", cpus=1.0, pids=64, tmpfs="16m", run_timeout=600),
         user_id=3, script_id=2, project_id=1, interactive=True, instance=backend.instance,
     )  # fmt: skip
@@ -121,14 +125,16 @@ def start_calculator(
     return backend.start(spec)
 
 
-def wait_page(backend: DockerBackend, handle: Any, timeout: float = 60) -> float:
+def wait_page(
+    backend: DockerBackend, handle: Any, timeout: float = 60, prefix: str = PREFIX
+) -> float:
     """Seconds until the session's page answers 200 (loaded once, as a user opening it)."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         target = backend.address(handle)
         if target is not None:
             try:
-                url = f"http://{target.host}:{target.port}{PREFIX}/"
+                url = f"http://{target.host}:{target.port}{prefix}/"
                 if requests.get(url, timeout=5).status_code == 200:
                     return time.monotonic() - began
             except requests.RequestException:
@@ -172,10 +178,13 @@ def measure(
     environment: dict[str, str],
     settle: float,
     warm_requests: int = 0,
+    script: str = SCRIPT,
 ) -> dict[str, Any]:
-    handle = start_calculator(backend, image, root, environment)
+    handle = start_calculator(backend, image, root, environment, script)
     try:
-        ready = wait_page(backend, handle)
+        # A legacy script serves its own app, at the root (the manager's proxy strips the prefix).
+        legacy = "@interface: legacy" in (GROUP / script).read_text(encoding="utf-8")
+        ready = wait_page(backend, handle, prefix="" if legacy else PREFIX)
         if warm_requests:
             warm(backend, handle, warm_requests)
         time.sleep(settle)
@@ -202,6 +211,7 @@ def main() -> int:
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the session")
     parser.add_argument("--settle", type=float, default=5.0, help="idle seconds before reading")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--script", default=SCRIPT, help="another script of engineering_tools")
     parser.add_argument("--warm", type=int, default=0, help="requests after the first page")
     parser.add_argument("--json", action="store_true", help="print JSON lines, not a table")
     args = parser.parse_args()
@@ -220,7 +230,9 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="smdensity-") as folder:
             for _ in range(args.rounds):
-                result = measure(backend, image, Path(folder), environment, args.settle, args.warm)
+                result = measure(
+                    backend, image, Path(folder), environment, args.settle, args.warm, args.script
+                )
                 result["image"] = image
                 print(json.dumps(result)) if args.json else show(result)
     finally:

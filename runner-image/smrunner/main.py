@@ -12,11 +12,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TextIO
 
-from smrunner.app import create_app, user_routes
-from smrunner.context import DEFAULT_CONTEXT_FILE, ContextError, load_context
-from smrunner.execute import run_script
+from smrunner.context import DEFAULT_CONTEXT_FILE, ContextError, SessionContext, load_context
 from smrunner.legacy import is_legacy, read_source, run_legacy
-from smrunner.serve import serve
 
 log = logging.getLogger("smrunner")
 
@@ -103,8 +100,12 @@ def main() -> int:
     """Run the session described by the context file; return the process exit status."""
     _unbuffer_stdio()
     _setup_logging()
+    context_file = os.environ.get("SM_CONTEXT_FILE", DEFAULT_CONTEXT_FILE)
+    if not os.path.exists(context_file):
+        # A standby container waits here for its run: it imports Flask meanwhile, not after.
+        import smrunner.app  # noqa: F401
     try:
-        context = load_context(os.environ.get("SM_CONTEXT_FILE", DEFAULT_CONTEXT_FILE))
+        context = load_context(context_file)
     except ContextError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG
@@ -124,6 +125,17 @@ def main() -> int:
             return run_legacy(context, SessionTerminated)
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
+    return run_with_app(context)
+
+
+def run_with_app(context: SessionContext) -> int:
+    """Run the script with ``app`` in its globals; serve the routes it registered, if any."""
+    # Flask and its imports are 17 MiB of this process: imported here, so the runner of a legacy
+    # script (which only waits for its child) goes without.
+    from smrunner.app import create_app, user_routes
+    from smrunner.execute import run_script
+    from smrunner.serve import serve
+
     app = create_app(context)
     try:
         run_script(app, context)
