@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from manager.db import engine_options
 from manager.settings import ConfigError, load_settings
 
 INSECURE_SECRETS = {"", "changeme", "change-me", "secret", "your-secret-key-change-in-production"}
@@ -49,7 +51,13 @@ def build_config(
     if values.get("SM_DEFAULT_LANGUAGE") not in values["SM_SUPPORTED_LANGUAGES"]:
         raise ConfigError("SM_DEFAULT_LANGUAGE must be one of SM_SUPPORTED_LANGUAGES")
 
-    values.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if "SQLALCHEMY_ENGINE_OPTIONS" not in values:
+        try:
+            values["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+                values["SQLALCHEMY_DATABASE_URI"], os.environ if environ is None else environ
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     values["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=values["SM_LOGIN_TIMEOUT_MINUTES"])
     values["SESSION_COOKIE_HTTPONLY"] = True
     values["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,39 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     if database_url.startswith("sqlite:///"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(database_url), revision)
+
+
+# Connections one manager process may hold, per engine: (pool_size, max_overflow). Under the
+# gevent worker every request in flight keeps its connection until it ends, including
+# requests that wait on something else (a container starting, a Docker API call); with
+# SQLAlchemy's default 5 + 10, fifty users exhausted the pool and requests waited for a
+# connection, then failed with a pool timeout (a 503). SQLite connections are cheap;
+# PostgreSQL's are bounded by the server's max_connections (100 by default), shared by
+# replicas and the CLI. SM_DB_POOL_SIZE and SM_DB_MAX_OVERFLOW override.
+POOL_SIZES = {"sqlite": (20, 80), "postgresql": (10, 30)}
+
+
+def engine_options(database_url: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """SQLAlchemy engine options for ``database_url``: pre-ping, and a pool sized for a gevent
+    worker (SM_DB_POOL_SIZE / SM_DB_MAX_OVERFLOW from ``environ`` override the defaults).
+
+    Raises ValueError when an override is not a whole number >= 0.
+    """
+    environ = os.environ if environ is None else environ
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    backend = database_url.split(":", 1)[0].split("+", 1)[0]
+    if backend == "sqlite" and (":memory:" in database_url or database_url == "sqlite://"):
+        return options  # one in-memory database per connection: SQLAlchemy's own pool
+    size, overflow = POOL_SIZES.get(backend, POOL_SIZES["postgresql"])
+    for key, name in (("pool_size", "SM_DB_POOL_SIZE"), ("max_overflow", "SM_DB_MAX_OVERFLOW")):
+        raw = environ.get(name)
+        if raw not in (None, ""):
+            if not raw.strip().isdigit():
+                raise ValueError(f"{name} must be a whole number >= 0, not {raw!r}")
+            options[key] = int(raw)
+    options.setdefault("pool_size", size)
+    options.setdefault("max_overflow", overflow)
+    return options
 
 
 def tune_sqlite(engine: Engine) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,29 +37,48 @@ class AccountError(ValueError):
         self.status = status
 
 
+_hash_pool: Any = None
+
+
+def _off_loop(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` on a native thread under the gevent worker, a plain call otherwise.
+
+    A bcrypt hash is about 0.2 s of CPU (more on a busy host): on the event loop it would stop
+    every other request for that long, fifty logins at once for seconds. bcrypt releases the
+    GIL, so the loop goes on meanwhile. The threads are the hashes' own, as many as there are
+    cores (more would not hash faster): a burst of logins does not queue the other work of
+    gevent's shared pool (log rows, name lookups) behind it.
+    """
+    if not gevent_patched():
+        return func(*args)
+    global _hash_pool
+    if _hash_pool is None:
+        from gevent.threadpool import ThreadPool
+
+        _hash_pool = ThreadPool(maxsize=max(1, os.cpu_count() or 1))
+    return _hash_pool.apply(func, args)
+
+
 def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+    """A bcrypt hash of ``password`` (off the event loop under gevent, see ``_off_loop``)."""
+    secret = password.encode("utf-8")
+    return str(_off_loop(bcrypt.hashpw, secret, bcrypt.gensalt()).decode("ascii"))
 
 
 def verify_password(password: str, password_hash: str) -> bool:
-    """bcrypt's check (about 0.2 s of CPU); under the gevent worker it runs in gevent's native
-    thread pool, so fifty logins at once do not stall every other request behind them."""
+    """bcrypt's check (about 0.2 s of CPU), off the event loop under gevent (``_off_loop``)."""
     try:
         secret, hashed = password.encode("utf-8"), password_hash.encode("ascii")
     except UnicodeEncodeError:
         return False
     try:
-        if gevent_patched():
-            from gevent import get_hub
-
-            return bool(get_hub().threadpool.apply(bcrypt.checkpw, (secret, hashed)))
-        return bcrypt.checkpw(secret, hashed)
+        return bool(_off_loop(bcrypt.checkpw, secret, hashed))
     except ValueError:
         return False
 
 
 # A real hash to compare against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
+_DUMMY_HASH = bcrypt.hashpw(secrets.token_bytes(8), bcrypt.gensalt()).decode("ascii")
 
 
 def check_password_policy(
@@ -87,14 +108,21 @@ def authenticate(
     """Return the user when the credentials are right; None when wrong.
 
     Raises LoginThrottled when this address has failed too often for this account lately
-    (the password is then not even checked); the caller commits (a failure is recorded).
+    (the password is then not even checked). Commits what the session holds before the hash
+    (no connection is kept through it); the caller commits the outcome (a failure is
+    recorded).
     """
     username = (username or "").strip()
     throttle.check(session, username, address, policy, now)
     user = session.execute(
         select(User).where(func.lower(User.username) == username.lower())
     ).scalar_one_or_none()
-    ok = verify_password(password or "", user.password_hash if user else _DUMMY_HASH)
+    password_hash = user.password_hash if user else _DUMMY_HASH
+    # End the read transaction before the hash: the request would otherwise keep its pooled
+    # connection (and, after a write such as a login's last_seen, SQLite's single write
+    # lock) for the whole hash and its wait for a hashing thread.
+    session.commit()
+    ok = verify_password(password or "", password_hash)
     if user is None or not ok or not user.is_active:
         throttle.record_failure(session, username, address, now)
         return None
