@@ -263,6 +263,14 @@ SETTINGS: tuple[Setting, ...] = (
         ("MAX_SESSIONS_PER_USER",),
     ),
     Setting(
+        "SM_POOL_IDLE_SECONDS",
+        "SM_POOL_IDLE_SECONDS",
+        "int",
+        300,
+        "Seconds a warm-pool standby container waits for a run before it is removed.",
+        "proxy_system.pool_idle_seconds",
+    ),
+    Setting(
         "SM_SESSION_ACTIVITY_CHECK",
         "SM_SESSION_ACTIVITY_CHECK",
         "bool",

@@ -17,6 +17,7 @@ from manager.models import CondaEnvironment, ScriptGroup
 from manager.presenters import visible_groups
 from manager.sessions.environments import Build
 from manager.sessions.limits import parse_limits
+from manager.sessions.pool import PoolSizeError, current_pool, parse_pool_size
 from manager.sessions.runtime import runtime
 
 bp = Blueprint("api_environments", __name__, url_prefix="/api")
@@ -174,7 +175,12 @@ def get_limits(group_id: int):
             "group_id": group.id,
             "limits": meta.get("limits") or {},
             "edited": (group.overrides or {}).get("limits") or {},
-            "effective": parse_limits(meta.get("limits") or {}).to_dict(),
+            "effective": {
+                **parse_limits(meta.get("limits") or {}).to_dict(),
+                "pool_size": group.pool_size or 0,
+            },
+            # Warm standby containers per user and project (0: none); stored on the group.
+            "pool_size": group.pool_size or 0,
         }
     )
 
@@ -184,13 +190,22 @@ def get_limits(group_id: int):
 def put_limits(group_id: int):
     """Admin edits of a group's limits; they win over metadata.json and are audited."""
     group = _group_or_404(group_id)
-    changes = json_body()
+    changes = dict(json_body())
+    pool_before = group.pool_size or 0
+    if "pool_size" in changes:
+        raw = changes.pop("pool_size")
+        try:
+            group.pool_size = 0 if raw is None else parse_pool_size(raw)
+        except PoolSizeError as exc:
+            db.session.rollback()
+            return error_response(400, str(exc), field="pool_size")
     try:
         # One check, the sessions' own: it reads durations such as 30m and sizes such as 1g;
         # what is stored is its normalised value (None removes an edit).
         parsed = parse_limits({k: v for k, v in changes.items() if v is not None}).to_dict()
         normalised = {k: (None if v is None else parsed[k]) for k, v in changes.items()}
-        update_group_metadata(db.session, group, {"limits": normalised})
+        if changes:
+            update_group_metadata(db.session, group, {"limits": normalised})
     except (ValueError, TypeError, KeyError) as exc:
         db.session.rollback()
         message = str(exc).removeprefix("limits.")
@@ -200,8 +215,12 @@ def put_limits(group_id: int):
         db.session,
         "group_limits_updated",
         target=f"group:{group.directory_path}",
-        details={"limits": normalised},
+        details={"limits": normalised}
+        | ({"pool_size": [pool_before, group.pool_size]} if pool_before != group.pool_size else {}),
         admin=True,
     )
     db.session.commit()
+    pool = current_pool()
+    if pool is not None:  # a changed size or limits: trim or fill now, not at the next pass
+        pool.wake.set()
     return get_limits(group_id)

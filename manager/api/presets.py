@@ -14,6 +14,7 @@ from manager.extensions import db
 from manager.models import ParameterPreset, Script, User
 from manager.presenters import visible_script_or_404
 from manager.projects import active_project
+from manager.sessions.pool import current_pool
 
 bp = Blueprint("api_presets", __name__, url_prefix="/api")
 
@@ -52,6 +53,9 @@ def list_presets(script_id: int):
         return _error(exc)
     rows = presets.presets_for(db.session, current_user, script, project.id)
     db.session.commit()
+    pool = current_pool()
+    if pool is not None:  # the run form is open: warm a standby (sessions/pool.py)
+        pool.note_page(db.session, current_user, script.group, project.id, [script])
     return jsonify(
         {"script_id": script.id, "project_id": project.id, "presets": [_view(p) for p in rows]}
     )

@@ -6,6 +6,7 @@ from manager.models.execution import Execution, ScriptProcess
 from manager.models.log_extras import RunBookmark, RunShareLink
 from manager.models.logs import JobLock, LogFilterPreset
 from manager.models.personal import ParameterPreset, Schedule, ScriptFavorite
+from manager.models.pool import PoolDemand, PoolSlot
 from manager.models.project import UserProject
 from manager.models.user import (
     LEVELS,
@@ -28,6 +29,8 @@ __all__ = [
     "LogFilterPreset",
     "LoginAttempt",
     "ParameterPreset",
+    "PoolDemand",
+    "PoolSlot",
     "RunBookmark",
     "RunShareLink",
     "Schedule",

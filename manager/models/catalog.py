@@ -30,6 +30,8 @@ class ScriptGroup(Base):
     overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # None when valid, else the exact reason discovery rejected it.
     invalid_reason: Mapped[str | None] = mapped_column(Text)
+    # Warm standby containers per (user, project) with recent intent; 0: no pool (admin UI).
+    pool_size: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     scripts: Mapped[list[Script]] = relationship(back_populates="group", order_by="Script.filename")
 

@@ -51,6 +51,7 @@ from manager.sessions.network import (
     NetworkStatus,
     ensure_networks,
 )
+from manager.sessions.spec import LABEL_POOL_SLOT
 from manager.sessions.workspace import prepare_workspace, write_context_file  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,8 @@ def prepare_capture_folder(folder: Path) -> Path:
 
 class DockerBackend(SessionBackend):
     """Sessions as containers on the local Docker engine (see the module docstring)."""
+
+    pool_capable = True  # standbys can be started ahead and handed over (sessions/pool.py)
 
     def __init__(
         self,
@@ -408,6 +411,16 @@ class DockerBackend(SessionBackend):
                                detail=f"bad execution uuid {execution_uuid!r}")  # fmt: skip
         return self.capture_dir / execution_uuid
 
+    def rename_capture(self, old: str, new: str) -> None:
+        """Move a standby's capture folder to its run's name (``pool-<slot>`` → ``<uuid>``).
+
+        The session's bind mount follows the folder: a rename on one filesystem keeps the
+        inode. Raises OSError.
+        """
+        source, target = self._capture_folder(old), self._capture_folder(new)
+        if source is not None and target is not None:
+            os.rename(source, target)
+
     def _remove_capture(self, execution_uuid: str) -> None:
         folder = self._capture_folder(execution_uuid)
         if folder is not None:
@@ -511,6 +524,8 @@ class DockerBackend(SessionBackend):
             state = {"container_id": container.id, "name": container.name,
                      "network": None if network in (None, "none") else network,
                      "port": int(labels.get(LABEL_PORT, 8080))}  # fmt: skip
+            if labels.get(LABEL_POOL_SLOT):  # a warm-pool container: the pool maps it to a run
+                state["pool_slot"] = labels[LABEL_POOL_SLOT]
             handles.append(Handle(execution_uuid=labels.get(LABEL_EXECUTION, ""), state=state))
         return handles
 

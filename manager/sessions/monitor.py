@@ -22,7 +22,7 @@ from sqlalchemy import select
 from manager import metrics
 from manager.extensions import DbSession
 from manager.logs.locks import default_holder
-from manager.models import Execution, Script, ScriptProcess, User, utcnow
+from manager.models import Execution, PoolSlot, Script, ScriptProcess, User, utcnow
 from manager.sessions.backend import BackendError, ExitStatus, Handle
 from manager.sessions.limits import parse_limits
 from manager.sessions.service import LIVE_STATES, SessionService, append_debug
@@ -116,6 +116,9 @@ class Monitor:
             db.commit()
         self._reap_orphans(db)
         self._write_snapshot(db)
+        pool = self.service.pool
+        if pool is not None:
+            pool.maintain(db)
 
     # ------------------------------------------------------------- per session
 
@@ -280,6 +283,12 @@ class Monitor:
         self.service.remove_session_dir(execution.execution_uuid)
         if logs is not None:
             logs.release(execution.execution_uuid)
+        script = db.get(Script, process.script_id)
+        pool = self.service.pool
+        if pool is not None and script is not None and process.project_id is not None:
+            # A session of the group just ended: its user may well run another.
+            pool.note_intent(db, process.user_id, script.group, process.project_id,
+                             process.interactive)  # fmt: skip
 
     def _collect_output(self, execution: Execution, handle: Handle) -> None:
         if self.service.logs is not None:
@@ -341,7 +350,18 @@ class Monitor:
                 .where(ScriptProcess.status.in_(LIVE_STATES))
             )
         }
-        for handle in handles:
+        slots = {row.slot: row for row in db.execute(select(PoolSlot)).scalars()}
+        for found in handles:
+            handle = found
+            slot = found.state.get("pool_slot")
+            if slot is not None:
+                # A warm-pool container: its execution label is fixed at pool-<slot>; the
+                # slot row says which run it serves now, if any.
+                row = slots.get(slot)
+                if row is not None and row.state != "handed":
+                    continue  # a standby: the pool trims it
+                if row is not None and row.execution_uuid:
+                    handle = Handle(execution_uuid=row.execution_uuid, state=found.state)
             if handle.execution_uuid in live:
                 continue
             # Created just now by a request whose row is not committed yet? Leave it a moment.
@@ -415,6 +435,9 @@ class SessionMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        pool = self.monitor.service.pool
+        if pool is not None:
+            pool.wake.set()
 
     def _lead(self, engine: Any) -> bool:
         """Take or renew the lease; tell the log hub whether pumps run in this process."""
@@ -449,9 +472,23 @@ class SessionMonitor:
                     db.session.rollback()
                 finally:
                     db.session.remove()
-            self._stop.wait(self.interval)
+            self._pause()
         if self.leader:
             from manager.logs import locks
 
             with self.app.app_context():
+                pool = self.monitor.service.pool
+                if pool is not None:  # standbys do not outlive their manager
+                    try:
+                        pool.release_all(db.session)
+                    finally:
+                        db.session.remove()
                 locks.release(db.engine, LEADER_LOCK, self.holder)
+
+    def _pause(self) -> None:
+        """Wait ``interval`` seconds, or less when a request woke the warm pool's filler."""
+        pool = self.monitor.service.pool
+        if pool is None or not self.leader:
+            self._stop.wait(self.interval)
+            return
+        pool.wake.wait(self.interval)

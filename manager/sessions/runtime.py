@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from flask import Flask, current_app
 
 from manager import logs
+from manager.logs.locks import default_holder
 from manager.sessions.backend import SessionBackend
 from manager.sessions.environments import Environments, EnvPaths, docker_client, resolve_base_image
 from manager.sessions.monitor import START_DEADLINE, Activity, Monitor, SessionMonitor
+from manager.sessions.pool import DEFAULT_IDLE_SECONDS, WarmPool
 from manager.sessions.resolver import SessionResolver
 from manager.sessions.service import SessionConfig, SessionService
 
@@ -96,15 +100,42 @@ def init_app(app: Flask, backend: SessionBackend | None = None) -> Runtime:
         backend=chosen,
         start_wait=app.config.get("SM_PROXY_START_WAIT", 5.0),
     )
+    background = None
     if app.config.get("SM_START_BACKGROUND"):
-        runtime.background = SessionMonitor(
+        background = SessionMonitor(
             app,
             runtime.monitor,
             app.config["SM_MONITOR_INTERVAL"],
             lease=float(app.config.get("SM_LEADER_LEASE_SECONDS", 10.0)),
         )
-        runtime.background.start()
+    # The warm pool: filled by the monitor's leader, under the leader's name (pool.py); a
+    # group's pool size is 0 (no pool) until an admin sets it.
+    service.pool = WarmPool(
+        service,
+        owner=background.holder if background else f"{default_holder()}:{uuid4().hex[:8]}",
+        idle_seconds=int(app.config.get("SM_POOL_IDLE_SECONDS", DEFAULT_IDLE_SECONDS)),
+    )
+    if background is not None:
+        runtime.background = background
+        background.start()
+        atexit.register(_release_pool, app, background)
     return runtime
+
+
+def _release_pool(app: Flask, background: SessionMonitor) -> None:
+    """At exit: stop the monitor and remove the standbys this process filled."""
+    from manager.extensions import db
+
+    background.stop()
+    pool = background.monitor.service.pool
+    if pool is None or not background.leader:
+        return
+    try:
+        with app.app_context():
+            pool.release_all(db.session)
+            db.session.remove()
+    except Exception:  # at exit: the database or engine may be gone already
+        log.warning("could not remove the warm pool's standbys at exit", exc_info=True)
 
 
 def runtime() -> Runtime:

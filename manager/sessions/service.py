@@ -13,7 +13,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text, update
 
@@ -28,7 +28,7 @@ from manager.projects import active_project
 from manager.sessions.backend import BackendError, ImageMissing, SessionBackend
 from manager.sessions.images import env_image_tag
 from manager.sessions.limits import Limits, merge
-from manager.sessions.spec import build_spec, context_document
+from manager.sessions.spec import build_spec, context_document, session_network
 from manager.sessions.workspace import (
     disk_usage,
     human_size,
@@ -37,6 +37,10 @@ from manager.sessions.workspace import (
     workspace_dir,
     write_context_file,
 )
+
+if TYPE_CHECKING:
+    from manager.sessions.backend import Handle
+    from manager.sessions.pool import WarmPool
 
 log = logging.getLogger("scriptsmanager")
 
@@ -221,6 +225,7 @@ class SessionService:
         self.logs = logs  # the log pumps; None: output is collected when a session ends
         # Quota checks and the row that makes a session count must not interleave.
         self._start_lock = threading.Lock()
+        self.pool: WarmPool | None = None  # the warm pool (runtime.init_app); None: cold only
 
     # ---------------------------------------------------------------- queries
 
@@ -563,23 +568,27 @@ class SessionService:
             )
             prepare_workspace(workspace)
             context_file = self._write_context(execution, script, values)
-            spec = build_spec(
-                execution_uuid=execution.execution_uuid,
-                image=image,
-                script_host_dir=str(self.config.groups_dir / group.directory_path),
-                script_filename=script.filename,
-                workspace_host_dir=str(workspace),
-                context_host_file=str(context_file),
-                limits=limits,
-                user_id=user.id,
-                script_id=script.id,
-                project_id=project.id,
-                interactive=execution.interactive,
-                instance=self.config.instance,
-                run_timeout=(execution.limits or {}).get("run_timeout"),
+            handle = self._from_pool(
+                db, execution, user, group, project, image, limits, context_file
             )
-            append_debug(execution, f"image {image}; starting container {spec.name}")
-            handle = self.backend.start(spec)
+            if handle is None:
+                spec = build_spec(
+                    execution_uuid=execution.execution_uuid,
+                    image=image,
+                    script_host_dir=str(self.config.groups_dir / group.directory_path),
+                    script_filename=script.filename,
+                    workspace_host_dir=str(workspace),
+                    context_host_file=str(context_file),
+                    limits=limits,
+                    user_id=user.id,
+                    script_id=script.id,
+                    project_id=project.id,
+                    interactive=execution.interactive,
+                    instance=self.config.instance,
+                    run_timeout=(execution.limits or {}).get("run_timeout"),
+                )
+                append_debug(execution, f"image {image}; starting container {spec.name}")
+                handle = self.backend.start(spec)
         except (BackendError, OSError) as exc:
             message = exc.message if isinstance(exc, BackendError) else f"cannot prepare: {exc}"
             detail = exc.detail if isinstance(exc, BackendError) else ""
@@ -616,6 +625,40 @@ class SessionService:
         db.commit()
         if self.logs is not None:
             self.logs.ensure_pump(execution, self.backend, handle)
+
+    def _from_pool(
+        self,
+        db: DbSession,
+        execution: Execution,
+        user: User,
+        group: Any,
+        project: UserProject,
+        image: str,
+        limits: Limits,
+        context_file: Path,
+    ) -> Handle | None:
+        """Hand a matching standby to this run, or None (no pool, none ready: go cold).
+
+        A standby that fails at hand-over is removed and the run goes cold.
+        """
+        pool = self.pool
+        if pool is None or not pool.usable or not (group.pool_size or 0) > 0:
+            return None
+        from manager.sessions.pool import pool_key
+
+        key = pool_key(image, limits, session_network(limits, interactive=execution.interactive))
+        row = pool.claim(db, execution_uuid=execution.execution_uuid, group_id=group.id,
+                         user_id=user.id, project_id=project.id, key=key)  # fmt: skip
+        if row is None:
+            return None
+        try:
+            handle = pool.hand_over(row, execution.execution_uuid, context_file)
+        except (BackendError, OSError) as exc:
+            log.warning("pool: hand-over of %s failed, starting cold: %s", row.slot, exc)
+            pool.discard(db, row, execution.execution_uuid)
+            return None
+        append_debug(execution, f"image {image}; handed the warm standby {row.slot}")
+        return handle
 
     def _write_context(self, execution: Execution, script: Script, values: dict[str, Any]) -> Path:
         directory = self.session_dir(execution.execution_uuid)

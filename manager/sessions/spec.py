@@ -6,6 +6,7 @@ Both are plain functions, so every rule (mounts, labels, network) is tested with
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Mapping
 from pathlib import PurePosixPath
@@ -30,6 +31,12 @@ CONTEXT_FILE = "/run/sm/context.json"
 RUNNER_PORT = 8080
 RUNNER_USER = "10001:10001"
 LOG_MAX_SIZE = "10m"
+# A pooled container waits for its context in a folder of its own (the file comes at hand-over).
+POOL_CONTEXT_DIR = "/run/sm/slot"
+POOL_CONTEXT_FILE = f"{POOL_CONTEXT_DIR}/context.json"
+POOL_EXECUTION_PREFIX = "pool-"  # its execution label, capture folder and name: pool-<slot>
+LABEL_POOL_SLOT = "io.scriptsmanager.pool-slot"
+LABEL_POOL_GROUP = "io.scriptsmanager.pool-group"
 _CORE_LABELS = frozenset(
     {LABEL_MANAGED, LABEL_EXECUTION, LABEL_USER, LABEL_SCRIPT, LABEL_PROJECT, LABEL_INSTANCE}
 )
@@ -166,3 +173,57 @@ def context_document(
         "prefix": prefix.rstrip("/"),
         "port": port,
     }
+
+
+def pool_execution_id(slot: str) -> str:
+    """The execution label of a pooled container: ``pool-<slot>`` (fixed at creation)."""
+    if not slot or not slot.isalnum():
+        raise ValueError(f"slot: {slot!r} must be letters and digits")
+    return f"{POOL_EXECUTION_PREFIX}{slot}"
+
+
+def build_pool_spec(
+    *,
+    slot: str,
+    image: str,
+    script_host_dir: str,
+    workspace_host_dir: str,
+    slot_host_dir: str,
+    limits: Limits,
+    user_id: int | str,
+    group_id: int | str,
+    project_id: int | str,
+    interactive: bool,
+    instance: str = "default",
+) -> SessionSpec:
+    """The spec of a standby container for one (group, user, project): ``build_spec``'s.
+
+    Same image, mounts, limits and network as a cold session of that group for that user and
+    project, except the context: the slot's own folder is mounted read-only at
+    ``/run/sm/slot``, where the manager writes ``context.json`` at hand-over, and the runner
+    waits for it (``SM_CONTEXT_WAIT=1``). Labelled with the slot (the run is not known yet).
+    """
+    execution_id = pool_execution_id(slot)
+    cold = build_spec(
+        execution_uuid=execution_id,
+        image=image,
+        script_host_dir=script_host_dir,
+        script_filename="pool",
+        workspace_host_dir=workspace_host_dir,
+        context_host_file=_absolute("slot_host_dir", slot_host_dir),
+        limits=limits,
+        user_id=user_id,
+        script_id="",
+        project_id=project_id,
+        interactive=interactive,
+        labels_extra={LABEL_POOL_SLOT: slot, LABEL_POOL_GROUP: str(group_id)},
+        instance=instance,
+    )
+    mounts = tuple(
+        dataclasses.replace(mount, target=POOL_CONTEXT_DIR)
+        if mount.target == CONTEXT_FILE
+        else mount
+        for mount in cold.mounts
+    )
+    environment = {"SM_CONTEXT_FILE": POOL_CONTEXT_FILE, "SM_CONTEXT_WAIT": "1"}
+    return dataclasses.replace(cold, mounts=mounts, environment=environment)

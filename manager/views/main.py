@@ -12,6 +12,7 @@ from manager.extensions import db
 from manager.models import LEVELS, Execution, ScriptGroup
 from manager.presenters import group_view, script_view, visible_groups, visible_scripts
 from manager.projects import active_project
+from manager.sessions.pool import current_pool
 from manager.tags import TagLimits, all_user_tags, user_tags_by_script
 from manager.template_globals import current_language
 
@@ -74,6 +75,9 @@ def group(group_id: int):
     recent_runs = recent_runs_by_script(
         [s["id"] for s in scripts], current_user.id, project.id if project else None
     )
+    pool = current_pool()
+    if pool is not None:  # the warm pool: this user may run one of these soon
+        pool.note_page(db.session, current_user, row, project.id if project else None)
     categories = sorted({s["category"] for s in scripts if s["category"]})
     personalise(scripts)
     tags = sorted({t for s in scripts for t in s["all_tags"]})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,10 @@ from typing import Any
 DEFAULT_CONTEXT_FILE = "/run/sm/context.json"
 DEFAULT_WORKSPACE = "/workspace"
 DEFAULT_PORT = 8080
+# A pooled (warm) container starts before its run exists: with SM_CONTEXT_WAIT=1 it waits for the
+# manager to write the context file (written whole: a temporary name, then a rename).
+WAIT_ENV = "SM_CONTEXT_WAIT"
+WAIT_INTERVAL = 0.01
 ENVIRONMENT_KEYS = (
     "USER_ID",
     "USER_LEVEL",
@@ -74,7 +80,14 @@ class SessionContext:
 
 
 def load_context(path: str | Path = DEFAULT_CONTEXT_FILE) -> SessionContext:
-    """Read and validate the context file at ``path``; raise ContextError."""
+    """Read and validate the context file at ``path``; raise ContextError.
+
+    With ``SM_CONTEXT_WAIT=1`` a missing file is waited for (every 10 ms, indefinitely: the
+    manager removes a standby it no longer wants); without it, a missing file is an error.
+    """
+    if os.environ.get(WAIT_ENV) == "1":
+        while not Path(path).exists():
+            time.sleep(WAIT_INTERVAL)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

@@ -7,8 +7,8 @@
   const sm = window.sm;
   const t = sm.t;
   const FIELDS = ["memory", "cpus", "pids", "max_sessions_per_user", "run_timeout", "idle_timeout", "workspace_quota",
-    "network"];
-  const NUMBERS = ["cpus", "pids", "max_sessions_per_user"];
+    "pool_size", "network"];
+  const NUMBERS = ["cpus", "pids", "max_sessions_per_user", "pool_size"];
   const DURATIONS = ["run_timeout", "idle_timeout"];
 
   const DURATION_UNITS = { "": 1, s: 1, m: 60, h: 3600, d: 86400 };
