@@ -48,11 +48,12 @@ from manager.models import Execution, ScriptGroup, User  # noqa: E402
 from manager.models.util import utcnow  # noqa: E402
 
 PASSWORD = "scale-bench-password"
-WORDS = (
-    "pressure temperature flow valve pump sensor reading calibrated batch line motor current "
-    "voltage alarm cleared setpoint reached cycle completed tank level nominal drift report "
-    "summary export file rows columns mean median deviation threshold exceeded retry ok"
-).split()
+WORDS = [
+    "pressure", "temperature", "flow", "valve", "pump", "sensor", "reading", "calibrated",
+    "batch", "line", "motor", "current", "voltage", "alarm", "cleared", "setpoint", "reached",
+    "cycle", "completed", "tank", "level", "nominal", "drift", "report", "summary", "export",
+    "file", "rows", "columns", "mean", "median", "deviation", "threshold", "exceeded", "retry",
+]  # fmt: skip
 SEARCHES = {
     "rare word": "needle17",
     "common word": "pressure",

@@ -15,6 +15,9 @@ from manager.models.util import utcnow
 # tables, PostgreSQL expression index): the schema drift check must leave them alone.
 SEARCH_TABLE = "execution_search"
 SEARCH_INDEX = "ix_execution_logs_search"
+# PostgreSQL, from migration 0009: the stored search document of a run and its GIN index.
+SEARCH_COLUMN = "search_document"
+SEARCH_COLUMN_INDEX = "ix_execution_logs_search_document"
 
 
 def is_unmanaged_schema_object(name: str | None, type_: str) -> bool:
@@ -23,7 +26,9 @@ def is_unmanaged_schema_object(name: str | None, type_: str) -> bool:
         return False
     if type_ == "table":
         return name == SEARCH_TABLE or name.startswith(SEARCH_TABLE + "_")
-    return type_ == "index" and name == SEARCH_INDEX
+    if type_ == "column":
+        return name == SEARCH_COLUMN
+    return type_ == "index" and name in (SEARCH_INDEX, SEARCH_COLUMN_INDEX)
 
 
 class LogFilterPreset(Base):
