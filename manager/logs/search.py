@@ -231,7 +231,7 @@ def match_clause(dialect: str, query: SearchQuery) -> ColumnElement[bool]:
     """A WHERE clause on Execution keeping the runs that match ``query``."""
     if dialect == "postgresql":
         # On the run's own row (no subquery on the table): the GIN index on the stored column.
-        document = literal_column(f"{Execution.__tablename__}.{SEARCH_COLUMN}")
+        document: ColumnElement[Any] = literal_column(f"{Execution.__tablename__}.{SEARCH_COLUMN}")
         wanted = func.to_tsquery(
             literal_column("'simple'::regconfig"),
             bindparam("search_tsquery", ts_query(query), unique=True),
