@@ -1,6 +1,8 @@
 """Load: N simulated users log in, browse, run batch scripts, use interactive ones and watch logs.
 
-Runs the real ``scriptsmanager serve`` (gunicorn, gevent worker, SQLite) with Docker sessions.
+Runs the real ``scriptsmanager serve`` (gunicorn, gevent worker) with Docker sessions, on the
+embedded SQLite or, with ``--database-url``, on a PostgreSQL database that the run empties first
+(its name must contain "bench").
 Each user is a thread with its own login: it opens the calculator (an interactive session of its
 own), then loops until the time is up: a page (``/``), an API call (``/api/script-groups``), two
 requests through the proxy to its calculator (the page and a ``calculate`` POST), and every
@@ -14,6 +16,7 @@ same run on the same manager before the load starts: the same requests one at a 
 pure-Python loop (``benchlib.cpu_reference``); loaded/idle ratios are printed with them.
 
     python bench/load/bench_load.py [--users 50] [--duration 300] [--think 1.0]
+                                    [--database-url postgresql://.../sm_bench_load]
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class Recorder:
         self.lock = threading.RLock()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
-        self.samples: list[str] = []
+        self.samples: list[str] = []  # a few of each kind of error
         self.requests = 0
         self.lines_expected = 0
         self.lines_watched = 0
@@ -106,7 +109,7 @@ class Recorder:
     def error(self, kind: str, sample: str) -> None:
         with self.lock:
             self.errors[kind] += 1
-            if len(self.samples) < 5:
+            if self.errors[kind] <= 3:
                 self.samples.append(f"{kind}: {sample}")
 
 
@@ -223,10 +226,32 @@ class User(threading.Thread):
             self.rec.out_of_order += 0 if result.in_order else 1
 
 
+def empty_database(url: str) -> None:
+    """Drop everything in the PostgreSQL database at ``url``; refuses a name without "bench"."""
+    from sqlalchemy import create_engine, text
+
+    from manager.config import normalise_database_url
+
+    url = normalise_database_url(url)
+    name = url.rsplit("/", 1)[-1].split("?")[0]
+    if not url.startswith("postgresql") or "bench" not in name:
+        raise SystemExit(f"--database-url: a PostgreSQL database named *bench*, not {name!r}")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 class Load:
     def __init__(self, root: Path, users: int, duration: float, think: float, lines: int,
-                 rate: float, batch_every: int):  # fmt: skip
+                 rate: float, batch_every: int, database_url: str | None = None):  # fmt: skip
         self.manager = benchlib.Manager(root, "load")
+        self.database = "sqlite"
+        if database_url:
+            empty_database(database_url)
+            self.manager.server.env["DATABASE_URL"] = database_url
+            self.database = "postgresql"
         self.manager.add_script("data_processing", "bench_load_lines.py", BATCH_SCRIPT)
         self.users, self.duration, self.think = users, duration, think
         self.lines, self.rate, self.batch_every = lines, rate, batch_every
@@ -290,7 +315,7 @@ class Load:
             self.manager.stop()
         return {"machine": info, "cpu_ref_ms": cpu_ref, "idle": idle, "elapsed": elapsed,
                 "manager_cpu": cpu, "probe": probe, "rec": self.rec, "users": self.users,
-                "duration": self.duration}  # fmt: skip
+                "duration": self.duration, "database": self.database}  # fmt: skip
 
 
 def rows(figures: dict) -> list[tuple[str, str, str]]:
@@ -299,7 +324,8 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
     idle = figures["idle"]
     out = [(f"load: {figures['users']} users, {figures['duration']:.0f} s: requests/s",
             f"{rec.requests / figures['elapsed']:.1f}",
-            f"manager worker CPU {figures['manager_cpu'] * 100:.0f} % of a core")]  # fmt: skip
+            f"manager worker CPU {figures['manager_cpu'] * 100:.0f} % of a core; "
+            f"{figures.get('database', 'sqlite')}")]  # fmt: skip
     for kind in KINDS:
         values = rec.latencies.get(kind, [])
         if not values:
@@ -315,7 +341,7 @@ def rows(figures: dict) -> list[tuple[str, str, str]]:
     errors = sum(rec.errors.values())
     detail = ", ".join(f"{k} {v}" for k, v in rec.errors.items()) or "target 0"
     out.append(("load: errors", str(errors), detail))
-    for sample in rec.samples[:3]:
+    for sample in rec.samples[:6]:
         out.append(("load: error sample", "", sample[:160].replace("|", "/").replace("\n", " ")))
     lost_watch = rec.lines_expected - rec.lines_watched
     lost_store = rec.lines_expected - rec.lines_stored
@@ -341,8 +367,14 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=200, help="lines a batch run prints")
     parser.add_argument("--rate", type=float, default=200, help="lines/s a batch run prints")
     parser.add_argument("--batch-every", type=int, default=5)
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database the run empties first (its name must contain 'bench'); "
+        "default: the embedded SQLite",
+    )
     args = parser.parse_args()
-    figures = run(args.users, args.duration, args.think, args.lines, args.rate, args.batch_every)
+    figures = run(args.users, args.duration, args.think, args.lines, args.rate, args.batch_every,
+                  args.database_url)  # fmt: skip
     print(benchlib.machine_line(figures["machine"]))
     print(f"CPU reference (pure-Python loop, best of 5): {figures['cpu_ref_ms']:.1f} ms")
     print_rows(rows(figures))
@@ -351,9 +383,11 @@ def main() -> None:
 
 
 def run(users: int = 50, duration: float = 300, think: float = 1.0, lines: int = 200,
-        rate: float = 200, batch_every: int = 5) -> dict:  # fmt: skip
+        rate: float = 200, batch_every: int = 5,
+        database_url: str | None = None) -> dict:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="sm-bench-load-") as tmp:
-        return Load(Path(tmp), users, duration, think, lines, rate, batch_every).run()
+        return Load(Path(tmp), users, duration, think, lines, rate, batch_every,
+                    database_url).run()  # fmt: skip
 
 
 if __name__ == "__main__":
