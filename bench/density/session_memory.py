@@ -62,6 +62,8 @@ def process_memory(container_id: str) -> list[dict[str, Any]]:
     procs = Path(f"/sys/fs/cgroup/memory/docker/{container_id}/cgroup.procs")
     if not procs.exists():
         procs = Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cgroup.procs")
+    if not procs.exists():
+        return []  # no cgroup files here (a remote or rootless engine)
     found = []
     for pid in procs.read_text().split():
         proc = Path("/proc", pid)
@@ -83,8 +85,13 @@ def process_memory(container_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def cgroup_memory(container_id: str) -> tuple[float, float]:
-    """MiB: usage less inactive page cache (docker stats), and anonymous memory."""
+def container_memory(client: Any, container_id: str) -> tuple[float, float]:
+    """MiB: usage less inactive page cache (``docker stats``' figure), and anonymous memory.
+
+    The same figures as ``benchlib.container_memory``: read from the cgroup files when this host
+    has them, else from the engine's stats (which give no anonymous figure: NaN).
+    """
+    mib = 1024 * 1024
     for folder, usage_file, cache_key, anon_key in (
         (f"/sys/fs/cgroup/memory/docker/{container_id}", "memory.usage_in_bytes",
          "total_inactive_file", "total_rss"),
@@ -95,9 +102,11 @@ def cgroup_memory(container_id: str) -> tuple[float, float]:
         if (path / usage_file).exists():
             usage = int((path / usage_file).read_text())
             stat = dict(line.split() for line in (path / "memory.stat").read_text().splitlines())
-            mib = 1024 * 1024
             return (usage - int(stat[cache_key])) / mib, int(stat[anon_key]) / mib
-    raise RuntimeError(f"no memory cgroup found for {container_id}")
+    memory = client.containers.get(container_id).stats(stream=False).get("memory_stats", {})
+    stats = memory.get("stats", {})
+    cache = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+    return (memory.get("usage", 0) - cache) / mib, float("nan")
 
 
 def start_calculator(
@@ -189,7 +198,7 @@ def measure(
             warm(backend, handle, warm_requests)
         time.sleep(settle)
         container_id = handle.state["container_id"]
-        total, anon = cgroup_memory(container_id)
+        total, anon = container_memory(backend.client, container_id)
         return {"ready_s": ready, "total_mib": total, "anon_mib": anon,
                 "processes": process_memory(container_id)}  # fmt: skip
     finally:
