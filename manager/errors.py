@@ -33,6 +33,10 @@ DATABASE_DOWN = (
     "The database cannot be reached right now; nothing was changed. "
     "Retry in a moment: the manager reconnects on its own."
 )
+POOL_BUSY = (
+    "The manager is too busy right now: every database connection is in use; nothing was "
+    "changed. Retry in a moment."
+)
 
 
 def _language() -> str:
@@ -76,14 +80,17 @@ def _forget_user() -> None:
 
 
 def database_unavailable(app: Flask, exc: Exception):
-    """503 with a clear message when the database is down, unreachable or out of connections.
+    """503 with a clear message when the database is down or unreachable, or when every pooled
+    connection stayed in use for the pool's timeout (overload, not an outage: said so).
 
     The request's user could not be loaded either: from here on it is anonymous, so that the
     error page and the access log do not try the database again.
     """
-    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+    busy = isinstance(exc, PoolTimeout)
+    first_line = str(exc).splitlines()[0] if str(exc) else exc
+    log.warning("database %s: %s", "pool exhausted" if busy else "unavailable", first_line)
     _forget_user()
-    response, status = error_response(503, DATABASE_DOWN)
+    response, status = error_response(503, POOL_BUSY if busy else DATABASE_DOWN)
     response = app.make_response((response, status))
     response.headers["Retry-After"] = "5"
     return response
