@@ -1,8 +1,16 @@
-"""Session start latency: execute request -> first 200 through the proxy, cold, p50/p95.
+"""Session start latency: execute request -> first 200 through the proxy, p50/p95.
 
 Runs the real ``scriptsmanager serve`` with Docker (like the end-to-end tests), opens the
-interactive calculator N times (each a new container: the previous one is stopped first), and
-prints the figures. Also prints the same for a batch run (execute -> completed) for reference.
+interactive calculator N times (each a new container: the previous one is stopped first), in
+three modes interleaved run by run, so the machine's noise falls on all of them alike:
+
+- cold: the group's pool size is 0 (the default), the container is created and started on the
+  request path;
+- pooled: pool size 1; the run form is opened first (the intent that fills the pool), then the
+  execute takes the standby once it is up (sessions/pool.py);
+- ``docker run -d`` of the same session image (``sleep``), the engine's floor for a start.
+
+Also prints a batch run (execute -> completed, cold) for reference.
 
     python bench/sessions/bench_start.py [--runs 20]
 """
@@ -11,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +44,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def interactive_start(server: Server, session: requests.Session, script_id: int) -> float:
+def interactive_start(
+    server: Server, session: requests.Session, script_id: int, answered: list[float] | None = None
+) -> float:
+    """Execute -> first 200 through the proxy; ``answered`` gets the execute request's own time."""
     began = time.perf_counter()
     body = session.post(f"{server.url}/api/scripts/{script_id}/execute", json={}).json()
+    if answered is not None:
+        answered.append(time.perf_counter() - began)
     url = body["proxy_url"]
     while True:
         response = session.get(url)
@@ -47,6 +61,59 @@ def interactive_start(server: Server, session: requests.Session, script_id: int)
         time.sleep(0.01)
     session.post(f"{server.url}/api/sessions/{body['execution_id']}/stop")
     wait_status(server, session, body["execution_id"], {"terminated"})
+    return elapsed
+
+
+def set_pool_size(server: Server, session: requests.Session, group_id: int, size: int) -> None:
+    url = f"{server.url}/api/script-groups/{group_id}/limits"
+    response = session.put(url, json={"pool_size": size})
+    assert response.status_code == 200, response.text
+
+
+def pool_containers(instance: str) -> list[str]:
+    """Running warm-pool containers of this run's instance (``docker ps`` ids)."""
+    found = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=io.scriptsmanager.instance={instance}",
+         "--filter", "label=io.scriptsmanager.pool-slot"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return found.stdout.split()
+
+
+def wait_pool(instance: str, count: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while len(pool_containers(instance)) != count:
+        if time.time() > deadline:
+            raise AssertionError(f"the pool never reached {count} standby(s)")
+        time.sleep(0.05)
+
+
+def pooled_start(
+    server: Server,
+    session: requests.Session,
+    script_id: int,
+    instance: str,
+    answered: list[float] | None = None,
+) -> float:
+    """Open the run form (intent), wait for the standby to be up, then time execute -> 200."""
+    assert session.get(f"{server.url}/api/scripts/{script_id}/presets").status_code == 200
+    wait_pool(instance, 1)
+    time.sleep(0.5)  # a person reads the form first; the standby's runner is waiting by then
+    return interactive_start(server, session, script_id, answered)
+
+
+def docker_run_floor(image: str) -> float:
+    """``docker run -d`` of the session image (a sleep, same hardening flags), to started."""
+    name = f"smbench-floor-{uuid.uuid4().hex[:8]}"
+    began = time.perf_counter()
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--network", "none", "--read-only",
+         "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--init",
+         "--user", "10001:10001", "--memory", "256m", "--entrypoint", "sleep", image, "60"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - began
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     return elapsed
 
 
@@ -62,27 +129,63 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
+    instance = f"smbench-{run}"
+    cold: list[float] = []
+    pooled: list[float] = []
+    floor: list[float] = []
+    cold_answered: list[float] = []
+    pooled_answered: list[float] = []
     with tempfile.TemporaryDirectory(prefix="sm-bench-") as tmp:
-        server = Server(Path(tmp), f"smbench-{run}", f"smbench-{run}", SM_MONITOR_INTERVAL="0.05")
+        server = Server(Path(tmp), instance, instance, SM_MONITOR_INTERVAL="0.05")
         server.start()
         try:
             session = login(server)
             ids = script_ids(server, session)
-            interactive_start(server, session, ids["calculator.py"])  # warm the engine caches
-            starts = [
-                interactive_start(server, session, ids["calculator.py"]) for _ in range(args.runs)
-            ]
+            calculator = ids["calculator.py"]
+            group_id = _group_of(server, session, "calculator.py")
+            interactive_start(server, session, calculator)  # warm the engine caches
+            image = _image(server, session)
+            for _ in range(args.runs):
+                set_pool_size(server, session, group_id, 0)
+                wait_pool(instance, 0)
+                cold.append(interactive_start(server, session, calculator, cold_answered))
+                set_pool_size(server, session, group_id, 1)
+                pooled.append(pooled_start(server, session, calculator, instance, pooled_answered))
+                floor.append(docker_run_floor(image))
+            set_pool_size(server, session, group_id, 0)
+            wait_pool(instance, 0)
             batches = [
                 batch_run(server, session, ids["unit_converter.py"])
                 for _ in range(max(5, args.runs // 4))
             ]
         finally:
             server.kill()
-            cleanup(f"smbench-{run}")
-    print(f"interactive start, execute -> first 200 through the proxy ({len(starts)} runs):")
-    print(f"  {figures(starts)}   (target p50 <= 500 ms)")
+            cleanup(instance)
+    runs = len(cold)
+    print(f"cold interactive start, execute -> first 200 through the proxy ({runs} runs):")
+    print(f"  {figures(cold)}   (target p50 <= docker run -d p50 + 100 ms)")
+    print(f"pooled interactive start, execute -> first 200 through the proxy ({runs} runs):")
+    print(f"  {figures(pooled)}   (target p50 <= 100 ms)")
+    print(f"  of which the execute request: cold {figures(cold_answered)}")
+    print(f"  of which the execute request: pooled {figures(pooled_answered)}")
+    print(f"docker run -d of the session image, the engine's floor ({runs} runs):")
+    print(f"  {figures(floor)}")
     print(f"batch run, execute -> completed ({len(batches)} runs):")
     print(f"  {figures(batches)}")
+
+
+def _group_of(server: Server, session: requests.Session, filename: str) -> int:
+    for group in session.get(server.url + "/api/script-groups").json()["groups"]:
+        listing = session.get(f"{server.url}/api/script-groups/{group['id']}/scripts").json()
+        if any(s["filename"] == filename for s in listing["scripts"]):
+            return int(group["id"])
+    raise AssertionError(f"no group holds {filename}")
+
+
+def _image(server: Server, session: requests.Session) -> str:
+    """The session image tag the manager runs (from its environments listing)."""
+    envs = session.get(f"{server.url}/api/conda/environments").json()["environments"]
+    return str(next(env["image"] for env in envs if env["name"] == "base"))
 
 
 def figures(values: list[float]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import re
@@ -79,13 +81,23 @@ class SessionContext:
         )
 
 
+def _preload() -> None:
+    """While a standby waits, import what running a script needs (Flask and the runner's app),
+    so the hand-over pays for none of it."""
+    for module in ("smrunner.app", "smrunner.execute", "smrunner.serve"):
+        # On failure the run imports it again and reports it then.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
 def load_context(path: str | Path = DEFAULT_CONTEXT_FILE) -> SessionContext:
     """Read and validate the context file at ``path``; raise ContextError.
 
     With ``SM_CONTEXT_WAIT=1`` a missing file is waited for (every 10 ms, indefinitely: the
     manager removes a standby it no longer wants); without it, a missing file is an error.
     """
-    if os.environ.get(WAIT_ENV) == "1":
+    if os.environ.get(WAIT_ENV) == "1" and not Path(path).exists():
+        _preload()
         while not Path(path).exists():
             time.sleep(WAIT_INTERVAL)
     try:

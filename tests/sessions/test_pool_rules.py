@@ -84,3 +84,44 @@ def test_admins_set_the_pool_size_in_the_group_limits(ready_app, make_user, api)
     )
     olga = api("olga")
     assert olga.put(f"/api/script-groups/{gid}/limits", json={"pool_size": 1}).status_code == 403
+
+
+def _runner_context():
+    import importlib
+    import sys
+    from pathlib import Path
+
+    runner = str(Path(__file__).resolve().parents[2] / "runner-image")
+    if runner not in sys.path:
+        sys.path.insert(0, runner)
+    return importlib.import_module("smrunner.context")
+
+
+def test_a_standby_runner_waits_for_its_context_and_a_cold_one_does_not(tmp_path, monkeypatch):
+    import json
+    import threading
+    import time
+
+    context = _runner_context()
+    path = tmp_path / "context.json"
+    monkeypatch.delenv("SM_CONTEXT_WAIT", raising=False)
+    with pytest.raises(context.ContextError, match="cannot read"):
+        context.load_context(path)  # cold: a missing file is an error at once
+
+    monkeypatch.setenv("SM_CONTEXT_WAIT", "1")
+    monkeypatch.setattr(context, "_preload", lambda: None)  # no Flask import in this test
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        partial = tmp_path / ".partial"
+        partial.write_text(json.dumps({"script_path": "/scripts/a.py"}), encoding="utf-8")
+        partial.replace(path)
+
+    writer = threading.Thread(target=write_later)
+    began = time.monotonic()
+    writer.start()
+    loaded = context.load_context(path)
+    waited = time.monotonic() - began
+    writer.join()
+    assert loaded.script_path == "/scripts/a.py"
+    assert 0.25 < waited < 2
