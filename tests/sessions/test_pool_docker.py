@@ -463,3 +463,39 @@ def test_the_capture_mount_follows_a_renamed_folder(backend, env_image, tmp_path
         assert not (capture / f"pool-{slot}").exists()
     finally:
         engine.remove(Handle(execution_uuid=run_id, state=handle.state))
+
+
+def test_filling_stops_at_the_session_caps_and_shutdown_empties_the_pool(
+    pool_app, api, docker_client
+):
+    import dataclasses
+
+    set_pool_size(pool_app, api, 2)
+    olga = api("olga")
+    pool = pool_app.extensions["sm_sessions"].service.pool
+    full = pool.config
+    # SM_MAX_SESSIONS_PER_USER=1: one standby fits, a second would pass the cap.
+    pool.config = dataclasses.replace(full, max_per_user=1)
+    open_run_form(olga, pool_app, PROBE)
+    maintain(pool_app)
+    assert len(slots(pool_app)) == 1
+    # The server-wide cap already reached: nothing more.
+    pool.config = dataclasses.replace(full, max_concurrent=1)
+    maintain(pool_app)
+    assert len(slots(pool_app)) == 1
+    # Not enough free host memory: nothing more.
+    pool.config = full
+    pool.memory_available = lambda: 128 * 1024 * 1024
+    maintain(pool_app)
+    assert len(slots(pool_app)) == 1
+    pool.memory_available = lambda: None
+    maintain(pool_app)
+    assert len(slots(pool_app)) == 2
+    # At shutdown the manager removes its standbys.
+    from manager.extensions import db
+
+    with pool_app.app_context():
+        pool.release_all(db.session)
+        db.session.remove()
+    assert slots(pool_app, ("creating", "standby", "removing")) == []
+    assert pool_containers(docker_client) == []
