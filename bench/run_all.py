@@ -6,12 +6,13 @@ the same (load 30 s, density 20 sessions, soak 2 minutes, proxy 2 s x 1). Each b
 what it measures and removes it again (its own Docker instance label). A benchmark that cannot
 run prints why in its row; this never exits non-zero: benchmarks never fail CI.
 
-    BENCH_SCALE=quick python bench/run_all.py [--only load,density,soak,proxy,start]
+    BENCH_SCALE=quick python bench/run_all.py [--only load,density,soak,proxy,start,scale]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -34,6 +35,7 @@ SIZES = {
         "soak": {"duration": 1800},
         "proxy": ["--duration", "5", "--rounds", "3"],
         "start": ["--runs", "20"],
+        "scale": ["--runs", "100000"],
     },
     "quick": {
         "load": {"users": 50, "duration": 30},
@@ -41,6 +43,7 @@ SIZES = {
         "soak": {"duration": 120, "sample": 5},
         "proxy": ["--duration", "2", "--rounds", "1"],
         "start": ["--runs", "5"],
+        "scale": ["--runs", "10000", "--requests", "10"],
     },
 }
 Row = tuple[str, str, str]
@@ -99,6 +102,20 @@ def start(args: list[str]) -> list[Row]:
     return rows or [("sessions", "no figures", output[-300:].replace("\n", " "))]
 
 
+def scale(args: list[str]) -> list[Row]:
+    """``bench/scale/bench_scale.py``: 1,000 scripts, 100,000 runs; PostgreSQL too when
+    ``SM_BENCH_POSTGRES_URL`` names an empty database of its own."""
+    postgres = os.environ.get("SM_BENCH_POSTGRES_URL", "")
+    output = _script(BENCH / "scale" / "bench_scale.py",
+                     [*args, *(["--postgres-url", postgres] if postgres else [])])  # fmt: skip
+    rows: list[Row] = []
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("scale "):
+            rows.append((cells[0], cells[1], cells[2]))
+    return rows or [("scale", "no figures", output[-300:].replace("\n", " "))]
+
+
 def _script(path: Path, args: list[str]) -> str:
     done = subprocess.run(
         [sys.executable, str(path), *args], capture_output=True, text=True, timeout=3600
@@ -114,6 +131,7 @@ BENCHES: dict[str, Callable[[dict], list[Row]]] = {
     "soak": soak,
     "proxy": proxy,  # type: ignore[dict-item]
     "start": start,  # type: ignore[dict-item]
+    "scale": scale,  # type: ignore[dict-item]
 }
 
 
