@@ -44,6 +44,7 @@ LIVE_STATUSES = ("starting", "running", "stopping")
 SORTS = ("script", "project", "start", "duration", "status", "user")
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
+SEARCH_COUNT_LIMIT = 1000  # a search's matches are counted up to this many
 PREVIEW_CHARS = 240
 # Keys a filter preset may hold: the list's query parameters.
 FILTER_KEYS = (
@@ -233,6 +234,8 @@ def _order(filters: LogFilters) -> list[Any]:
     }[filters.sort]
     ordered = column.desc() if filters.descending else column.asc()
     tiebreak = Execution.id.desc() if filters.descending else Execution.id.asc()
+    if filters.sort == "start":  # never NULL: as plain as the (user, start) index's order
+        return [ordered, tiebreak]
     return [ordered.nulls_last(), tiebreak]
 
 
@@ -244,12 +247,14 @@ class Page:
     total: int
     page: int
     per_page: int
+    total_exact: bool = True  # False: a search found more than ``total`` (SEARCH_COUNT_LIMIT)
 
     def to_dict(self, filters: LogFilters) -> dict[str, Any]:
         """The page as JSON, with the filters it was made with."""
         return {
             "executions": self.items,
             "total": self.total,
+            "total_exact": self.total_exact,
             "page": self.page,
             "per_page": self.per_page,
             "pages": max(1, -(-self.total // self.per_page)),
@@ -278,8 +283,15 @@ def _page_ids(filters: LogFilters, dialect: str) -> Select[Any]:
 def list_executions(db: DbSession, filters: LogFilters) -> Page:
     """The page of runs matching ``filters`` (ownership is a filter: set ``user_id``)."""
     dialect = db.get_bind().dialect.name
-    matching = _base(filters, dialect).subquery()
-    total = db.execute(select(func.count()).select_from(matching)).scalar_one()
+    matching = _base(filters, dialect)
+    exact = True
+    if filters.query is not None:
+        # A search counts up to a limit: counting every match of a common word reads every
+        # run (0.35 s over 100,000 runs on PostgreSQL); past the limit the list says "more".
+        matching = matching.limit(SEARCH_COUNT_LIMIT + 1)
+    total = db.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
+    if total > SEARCH_COUNT_LIMIT and filters.query is not None:
+        total, exact = SEARCH_COUNT_LIMIT, False
     page_ids = list(db.execute(_page_ids(filters, dialect)).scalars())
     query = (
         select(
@@ -305,7 +317,7 @@ def list_executions(db: DbSession, filters: LogFilters) -> Page:
         | {"preview": {"output": row.output_tail or "", "errors": row.errors_tail or ""}}
         for row in db.execute(query)
     ]
-    return Page(items, total, filters.page, filters.per_page)
+    return Page(items, total, filters.page, filters.per_page, total_exact=exact)
 
 
 def search_executions(db: DbSession, filters: LogFilters) -> Page:

@@ -71,6 +71,10 @@ def page_of(key: str) -> dict[str, Any]:
         pages=count,
         per_page=count,
         total=count,
+        total_exact={
+            "type": "boolean",
+            "description": "false when a search found more runs than ``total`` (it stops counting)",
+        },
     )
 
 

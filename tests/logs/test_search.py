@@ -242,3 +242,20 @@ def test_a_page_of_my_runs_is_read_in_order_from_an_index_on_sqlite(world, text_
         plan = [row[3] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
     assert any("ix_execution_logs_user_start" in line for line in plan), plan
     assert not any("TEMP B-TREE" in line for line in plan), plan
+
+
+def test_a_search_counts_its_matches_up_to_a_limit(world, api, monkeypatch):
+    """Past SEARCH_COUNT_LIMIT a search says "more than" instead of counting every match."""
+    from manager.logs import queries
+
+    monkeypatch.setattr(queries, "SEARCH_COUNT_LIMIT", 3)
+    runs = [world.run("olga", output=f"valve check {n}") for n in range(5)]
+    world.run("olga", output="pump check")
+    olga = api("olga")
+    many = olga.get("/api/logs/search?q=valve&per_page=2").get_json()
+    assert many["total"] == 3 and many["total_exact"] is False
+    assert [i["execution_id"] for i in many["executions"]] == runs[::-1][:2]  # newest first
+    few = olga.get("/api/logs/search?q=pump").get_json()
+    assert few["total"] == 1 and few["total_exact"] is True
+    listed = olga.get("/api/logs/execution").get_json()  # a plain list counts everything
+    assert listed["total"] == 6 and listed["total_exact"] is True

@@ -134,7 +134,9 @@
     const empty = document.querySelector('[data-sm="log-empty"]');
     empty.classList.toggle("d-none", !none);
     empty.querySelector('[data-sm="log-none"]').classList.toggle("d-none", !none);
-    document.querySelector('[data-sm="log-total"]').textContent = t("logs.total", { count: data.total });
+    // A search counts its matches up to a limit: past it, "more than <limit>".
+    const total = data.total_exact === false ? "logs.total_more" : "logs.total";
+    document.querySelector('[data-sm="log-total"]').textContent = t(total, { count: data.total });
     renderPages(data.page, data.pages);
     renderSort();
     updateBulk();
