@@ -105,6 +105,7 @@ class Monitor:
         self._stopping: dict[int, datetime] = {}  # process id -> when this monitor saw "stopping"
         self.quota_every = QUOTA_CHECK_EVERY
         self._measured: dict[tuple[str, int], tuple[float, int]] = {}  # -> (when, bytes)
+        self._ended: list[tuple[int, Any, int, bool]] = []  # warm-pool intent of ended sessions
 
     def tick(self, db: DbSession) -> None:
         self._flush_activity(db)
@@ -117,7 +118,10 @@ class Monitor:
         self._reap_orphans(db)
         self._write_snapshot(db)
         pool = self.service.pool
+        ended, self._ended = self._ended, []
         if pool is not None:
+            # After the sessions' own commits: a failed intent row must not undo them.
+            pool.record_intents(db, ended)
             pool.maintain(db)
 
     # ------------------------------------------------------------- per session
@@ -284,11 +288,10 @@ class Monitor:
         if logs is not None:
             logs.release(execution.execution_uuid)
         script = db.get(Script, process.script_id)
-        pool = self.service.pool
-        if pool is not None and script is not None and process.project_id is not None:
-            # A session of the group just ended: its user may well run another.
-            pool.note_intent(db, process.user_id, script.group, process.project_id,
-                             process.interactive)  # fmt: skip
+        if script is not None and process.project_id is not None and script.group.pool_size:
+            # A session of the group just ended: its user may well run another (warm pool).
+            self._ended.append((process.user_id, script.group, process.project_id,
+                                process.interactive))  # fmt: skip
 
     def _collect_output(self, execution: Execution, handle: Handle) -> None:
         if self.service.logs is not None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from manager.extensions import DbSession
 from manager.models import (
@@ -184,9 +185,21 @@ class WarmPool:
         from manager.sessions.service import is_interactive
 
         chosen = list(scripts) if scripts is not None else list(group.scripts)
-        for flag in {is_interactive(s, self.config.groups_dir) for s in chosen if s.is_active}:
-            self.note_intent(db, user.id, group, project_id, flag)
-        db.commit()
+        kinds = {is_interactive(s, self.config.groups_dir) for s in chosen if s.is_active}
+        self.record_intents(db, [(user.id, group, project_id, flag) for flag in kinds])
+
+    def record_intents(self, db: DbSession, intents: Iterable[tuple[int, Any, int, bool]]) -> None:
+        """``note_intent`` each (user id, group, project id, interactive), then commit.
+
+        Two requests of one user at once may both insert the same row: the loser's intent is
+        already recorded by the winner, so its unique-constraint error is dropped.
+        """
+        try:
+            for user_id, group, project_id, interactive in intents:
+                self.note_intent(db, user_id, group, project_id, interactive)
+            db.commit()
+        except IntegrityError:
+            db.rollback()
 
     # ------------------------------------------------------------------ hand-over
 
@@ -315,10 +328,20 @@ class WarmPool:
                 reason = "its group's image, limits or pool size changed"
             elif user is None or not user.is_active:
                 reason = "its user was deactivated"
+            elif row.state == "standby" and self._ended(row):
+                reason = "its container is no longer running"
             if reason is not None:
                 self._remove(db, row, reason)
         db.execute(delete(PoolDemand).where(PoolDemand.seen_at < cutoff))
         db.commit()
+
+    def _ended(self, row: PoolSlot) -> bool:
+        """Whether a standby's container stopped (killed, out of memory, engine restarted)."""
+        handle = Handle(execution_uuid=pool_execution_id(row.slot), state=row.backend_state or {})
+        try:
+            return self.backend.poll(handle) is not None
+        except BackendError:
+            return False  # the engine is away: judge on a later pass
 
     def _remove(self, db: DbSession, row: PoolSlot, reason: str) -> None:
         taken = db.execute(

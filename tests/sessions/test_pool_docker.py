@@ -499,3 +499,16 @@ def test_filling_stops_at_the_session_caps_and_shutdown_empties_the_pool(
         db.session.remove()
     assert slots(pool_app, ("creating", "standby", "removing")) == []
     assert pool_containers(docker_client) == []
+
+
+def test_a_standby_whose_container_died_is_replaced_not_handed_out(pool_app, api, docker_client):
+    set_pool_size(pool_app, api, 1)
+    olga = api("olga")
+    open_run_form(olga, pool_app, PROBE)
+    maintain(pool_app)
+    [dead] = slots(pool_app)
+    docker_client.containers.get(dead["container"]).kill()
+    maintain(pool_app)
+    [fresh] = slots(pool_app)
+    assert fresh["slot"] != dead["slot"]
+    assert all(c.id != dead["container"] for c in pool_containers(docker_client))
