@@ -588,6 +588,10 @@ class SessionService:
                     run_timeout=(execution.limits or {}).get("run_timeout"),
                 )
                 append_debug(execution, f"image {image}; starting container {spec.name}")
+                # No transaction stays open across the engine call: on SQLite the run's
+                # pending UPDATE would hold the one write lock for the seconds a container
+                # start takes, and every other execute, login and monitor pass would wait.
+                db.commit()
                 handle = self.backend.start(spec)
         except (BackendError, OSError) as exc:
             message = exc.message if isinstance(exc, BackendError) else f"cannot prepare: {exc}"
