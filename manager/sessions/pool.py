@@ -277,6 +277,10 @@ class WarmPool:
         self.wake.clear()
         if not self.usable:
             return
+        pooled = db.execute(select(ScriptGroup.id).where(ScriptGroup.pool_size > 0)).first()
+        if pooled is None and db.execute(select(PoolSlot.id)).first() is None:
+            db.rollback()  # off everywhere and nothing left: no writes at all on this pass
+            return
         self._forget_finished(db)
         self.trim(db)
         self.fill(db)
@@ -287,12 +291,17 @@ class WarmPool:
             .join(ScriptProcess, ScriptProcess.execution_id == Execution.id)
             .where(ScriptProcess.status.in_(("starting", "running", "stopping")))
         )
-        db.execute(
-            delete(PoolSlot)
-            .where(PoolSlot.state == "handed", PoolSlot.execution_uuid.not_in(live))
-            .execution_options(synchronize_session=False)
+        done = select(PoolSlot.id).where(
+            PoolSlot.state == "handed", PoolSlot.execution_uuid.not_in(live)
         )
-        db.commit()
+        ids = list(db.execute(done).scalars())
+        if ids:
+            db.execute(
+                delete(PoolSlot)
+                .where(PoolSlot.id.in_(ids))
+                .execution_options(synchronize_session=False)
+            )
+            db.commit()
 
     def _group_keys(self, group: ScriptGroup) -> set[str] | None:
         """The keys a standby of ``group`` may have now (None: the group cannot run)."""
@@ -332,8 +341,9 @@ class WarmPool:
                 reason = "its container is no longer running"
             if reason is not None:
                 self._remove(db, row, reason)
-        db.execute(delete(PoolDemand).where(PoolDemand.seen_at < cutoff))
-        db.commit()
+        if db.execute(select(PoolDemand.id).where(PoolDemand.seen_at < cutoff)).first():
+            db.execute(delete(PoolDemand).where(PoolDemand.seen_at < cutoff))
+            db.commit()
 
     def _ended(self, row: PoolSlot) -> bool:
         """Whether a standby's container stopped (killed, out of memory, engine restarted)."""
