@@ -31,7 +31,12 @@ READ_BLOCK = 256 * 1024
 RECORD_ROOM = 512  # a record's header and a cut marker, on top of SM_LOG_MAX_LINE
 SLACK = 64 * 1024  # a capture file may pass SM_LOG_MAX_BYTES by this (and one line) at most
 IDLE_SLEEP = (0.005, 0.05)  # seconds between two looks at a quiet file (first, most)
-CHECK_EVERY = 0.5  # seconds between two "is the session still running?" questions when idle
+# Seconds between two "is the session still running?" questions while the file is quiet: from
+# CHECK_EVERY, doubling up to CHECK_EVERY_MAX. The ``end`` record says when a run ends; the
+# question only catches a capture process that died without writing it, and each one is a call
+# to the engine: 50 quiet sessions asking twice a second slowed every engine call (bench/load).
+CHECK_EVERY = 0.5
+CHECK_EVERY_MAX = 5.0
 # The runner's own notes (starting, serving, stopped) are debug lines, not the script's stderr.
 _KINDS = {b"stdout": "stdout", b"stderr": "stderr", b"note": "debug"}
 
@@ -175,8 +180,9 @@ def read_capture(
 ) -> Iterator[LogLine]:
     """The capture file's lines after ``since`` (a stamp, exclusive), in order.
 
-    ``follow`` keeps reading while ``running()`` says the session runs (asked at most every
-    ``CHECK_EVERY`` seconds while the file is quiet) and until the ``end`` record. A file
+    ``follow`` keeps reading while ``running()`` says the session runs (asked while the file
+    is quiet, first after ``CHECK_EVERY`` seconds, then less and less often, at least every
+    ``CHECK_EVERY_MAX``) and until the ``end`` record. A file
     growing past ``limits.file_limit`` was written to by something else than the capture
     process: ``on_overflow`` is called (once), the lines up to the limit are read, and a
     ``truncated`` note ends the output.
@@ -191,6 +197,7 @@ def read_capture(
         overflowed = False
         idle = IDLE_SLEEP[0]
         checked = time.monotonic()
+        check_every = CHECK_EVERY
         while not reader.ended:
             block = handle.read(READ_BLOCK)
             if block:
@@ -229,8 +236,9 @@ def read_capture(
             if not follow:
                 break
             now = time.monotonic()
-            if now - checked >= CHECK_EVERY:
+            if now - checked >= check_every:
                 checked = now
+                check_every = min(check_every * 2, CHECK_EVERY_MAX)
                 if not running():
                     # One more read: what the session wrote just before it ended.
                     follow = False

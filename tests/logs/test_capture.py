@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,27 @@ def test_following_a_growing_file_ends_at_the_end_record(tmp_path):
     reader.join(10)
     assert not reader.is_alive()
     assert texts(seen) == ["first", "sec", "partly written"]
+
+
+def test_a_quiet_session_is_asked_after_less_and_less_often(tmp_path, monkeypatch):
+    """Each "still running?" is a call to the engine: while the file stays quiet they thin
+    out (up to CHECK_EVERY_MAX apart) instead of coming twice a second for ever."""
+    from manager.sessions import capture
+
+    monkeypatch.setattr(capture, "CHECK_EVERY", 0.02)
+    monkeypatch.setattr(capture, "CHECK_EVERY_MAX", 0.3)
+    path = tmp_path / CAPTURE_FILE
+    write(path, [record(1, "stdout", "only line")])
+    asked: list[float] = []
+
+    def running() -> bool:
+        asked.append(time.monotonic())
+        return len(asked) < 9
+
+    lines = list(read_capture(path, CaptureLimits(), follow=True, running=running))
+    assert texts(lines) == ["only line"]
+    gaps = [later - earlier for earlier, later in zip(asked, asked[1:], strict=False)]
+    assert min(gaps[-3:]) >= 0.25, gaps  # the last ones at the most: 0.3 s apart
 
 
 def frames(stream: int, stamp: str, data: bytes, size: int = 16 * 1024) -> bytes:
