@@ -100,12 +100,9 @@ def main() -> int:
     """Run the session described by the context file; return the process exit status."""
     _unbuffer_stdio()
     _setup_logging()
-    context_file = os.environ.get("SM_CONTEXT_FILE", DEFAULT_CONTEXT_FILE)
-    if not os.path.exists(context_file):
-        # A standby container waits here for its run: it imports Flask meanwhile, not after.
-        import smrunner.app  # noqa: F401
     try:
-        context = load_context(context_file)
+        # A standby (SM_CONTEXT_WAIT=1) imports Flask there while it waits for its context.
+        context = load_context(os.environ.get("SM_CONTEXT_FILE", DEFAULT_CONTEXT_FILE))
     except ContextError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG
