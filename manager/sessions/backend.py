@@ -123,6 +123,11 @@ class SessionBackend(ABC):
         """None while the session runs, else how it ended. A vanished session is
         ``ExitStatus(None, error="gone")``."""
 
+    def running_ids(self) -> set[str] | None:
+        """The ``container_id`` of every session running now, from one call to the engine,
+        so the monitor polls only the others; None: not known this way (poll each)."""
+        return None
+
     @abstractmethod
     def stop(self, handle: Handle, *, now: bool = False, timeout: float = 10.0) -> None:
         """Graceful (SIGTERM, then SIGKILL after ``timeout``) unless ``now``."""

@@ -106,9 +106,17 @@ class Monitor:
         self.quota_every = QUOTA_CHECK_EVERY
         self._measured: dict[tuple[str, int], tuple[float, int]] = {}  # -> (when, bytes)
         self._ended: list[tuple[int, Any, int, bool]] = []  # warm-pool intent of ended sessions
+        self._running: set[str] | None = None  # container ids running at this pass's start
 
     def tick(self, db: DbSession) -> None:
         self._flush_activity(db)
+        try:
+            # One listing for the pass: only sessions not running in it are asked one by one
+            # (an engine call per session per pass made a pass take a minute under load).
+            self._running = self.backend.running_ids()
+        except BackendError as exc:
+            log.warning("monitor: listing the running sessions: %s", exc.message)
+            self._running = None
         for process in self.service.live_processes(db):
             try:
                 self._check(db, process)
@@ -142,7 +150,8 @@ class Monitor:
             if age > START_DEADLINE:
                 self.finish(db, process, execution, handle, ExitStatus(None, error="gone"))
             return
-        status = self.backend.poll(handle)
+        listed = self._running is not None and handle.state.get("container_id") in self._running
+        status = None if listed else self.backend.poll(handle)
         if status is not None:
             self.finish(db, process, execution, handle, status)
             return
