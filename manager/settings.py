@@ -81,6 +81,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Database URL; default SQLite file `<SM_DATA_DIR>/scriptsmanager.db`. "
         "PostgreSQL: `postgresql://user:pass@host/db`.",
     ),
+    Setting(
+        "SM_DB_POOL_SIZE",
+        "SM_DB_POOL_SIZE",
+        "str",
+        None,
+        "Database connections each manager process keeps open; default 20 on SQLite, 10 on "
+        "PostgreSQL (mind the server's `max_connections` across replicas).",
+    ),
+    Setting(
+        "SM_DB_MAX_OVERFLOW",
+        "SM_DB_MAX_OVERFLOW",
+        "str",
+        None,
+        "Connections a process may open beyond the pool under load; default 80 on SQLite, "
+        "30 on PostgreSQL.",
+    ),
     Setting("SM_HOST", "SM_HOST", "str", "127.0.0.1", "Address `serve` binds to."),
     Setting("SM_PORT", "SM_PORT", "int", 5002, "Port `serve` listens on."),
     Setting(
