@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app
 from flask_login import user_logged_out
 
 from manager.proxy.links import MANAGER_MODE_RISK
@@ -56,6 +56,17 @@ def init_app(app: Flask) -> ProxyMiddleware:
             "visitors back to the manager to log in."
         )
     return middleware
+
+
+def forget_session(session_key: str) -> None:
+    """Drop this process's cached routes to a session that is ending (see
+    ``ProxyMiddleware.forget_session``); other processes' expire within ``RESOLVE_TTL``."""
+    try:
+        middleware = current_app.extensions.get("sm_proxy")
+    except RuntimeError:  # no app: nothing cached here
+        return
+    if middleware is not None:
+        middleware.forget_session(session_key)
 
 
 def serve_session_hosts_first(app: Flask) -> None:

@@ -91,6 +91,12 @@ class TtlCache:
     def pop(self, key: Any) -> None:
         self._data.pop(key, None)
 
+    def drop_values(self, unwanted: Callable[[Any], bool]) -> None:
+        """Forget every entry whose value ``unwanted`` says no longer holds."""
+        for key, (_, value) in list(self._data.items()):
+            if unwanted(value):
+                self._data.pop(key, None)
+
     def clear(self) -> None:
         self._data.clear()
 

@@ -256,6 +256,13 @@ class ProxyMiddleware:
             return protective_headers("'self'")
         return protective_headers(identity.manager_origin or self.router.public_url or None)
 
+    def forget_session(self, session_key: str) -> None:
+        """A session is ending: no cached route may lead to its address any more (the engine
+        may give that address to the next session started, maybe another user's)."""
+        self._targets.drop_values(
+            lambda target: getattr(target, "session_key", None) == session_key
+        )
+
     def touch(self, session_key: str) -> None:
         now = self.clock()
         if now - self._touched.get(session_key, -TOUCH_EVERY) >= TOUCH_EVERY:

@@ -253,6 +253,9 @@ class Monitor:
         status: ExitStatus,
     ) -> None:
         """Record how a session ended, keep its output, remove its container."""
+        from manager.proxy import forget_session
+
+        forget_session(execution.execution_uuid)  # its address may go to the next session
         logs = self.service.logs
         if status.error != "gone":
             # First, before this session writes anything: the pump's row copy must not wait

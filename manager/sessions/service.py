@@ -736,6 +736,9 @@ class SessionService:
         self, db: DbSession, process: ScriptProcess, *, now: bool, timeout: float
     ) -> None:
         handle = self.backend.load_state(self._uuid(db, process), process.backend_state or {})
+        from manager.proxy import forget_session
+
+        forget_session(handle.execution_uuid)  # before its address is freed for reuse
         try:
             self.backend.stop(handle, now=now, timeout=timeout)
         except BackendError as exc:

@@ -80,3 +80,29 @@ def test_the_docker_listing_is_one_call(sessions, docker_client):
     assert running.handle.state["container_id"] in ids
     assert ended.handle.state["container_id"] not in ids
     assert listed[running.handle.execution_uuid].state == backend.get_state(running.handle)
+
+
+def test_an_ending_session_leaves_no_cached_route_to_its_address(ready_app, make_user, api, fake):
+    """The proxy caches where a session listens for a second or so; the engine may give that
+    address to the next session it starts, maybe another user's. Stopping a session, or the
+    monitor seeing it end, drops the routes to it at once (seen in bench/soak: a request with
+    the old session's cookie reached the new one at the reused address)."""
+    from manager.proxy.resolver import ProxyTarget
+
+    make_user("olga", "operator")
+    olga = api("olga")
+    fake.program = FakeScript(exit_code=None)
+    sid = script_id(ready_app, "calculator.py")
+    run = olga.post(f"/api/scripts/{sid}/execute", json={}).get_json()["execution_id"]
+    batch = script_id(ready_app, "unit_converter.py")
+    other = olga.post(f"/api/scripts/{batch}/execute", json={}).get_json()["execution_id"]
+    tick(ready_app)
+    routes = ready_app.extensions["sm_proxy"]._targets
+    routes.put("olga's calculator", ProxyTarget("172.30.0.5", 8080, run), 0.0, ttl=1e9)
+    routes.put("another session", ProxyTarget("172.30.0.6", 8080, other), 0.0, ttl=1e9)
+    assert olga.post(f"/api/scripts/{sid}/stop", json={}).status_code == 200
+    assert routes.get("olga's calculator", 1.0) is None
+    assert routes.get("another session", 1.0) is not None
+    fake.finish(other, 0)  # ended on its own: the monitor drops its routes
+    tick(ready_app)
+    assert routes.get("another session", 1.0) is None
