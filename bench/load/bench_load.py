@@ -260,7 +260,10 @@ class Load:
     def stored_lines(self, run_id: str) -> int:
         from manager.logs.store import read_lines
 
-        logs = list((self.manager.root / "logs").rglob(f"*{run_id}.log"))
+        # Only the stored logs' folder: the capture folders beside it come and go as runs end,
+        # and a walk over them met one being removed (FileNotFoundError, counted as an error).
+        folder = self.manager.root / "logs" / "executions"
+        logs = list(folder.rglob(f"execution_{run_id}.log"))
         return sum(1 for _ in read_lines(logs[0], streams=["stdout"])) if logs else 0
 
     def idle_reference(self, admin: requests.Session, rounds: int = 30) -> dict[str, float]:
