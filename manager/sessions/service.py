@@ -5,12 +5,14 @@ The request side of the lifecycle. ``monitor.py`` watches what this starts.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -350,7 +352,7 @@ class SessionService:
             )
             db.commit()
         if replaced is not None:
-            self._stop_container(db, replaced, now=False, timeout=5.0)
+            self._stop_container(self._handle_of(db, replaced), now=False, timeout=5.0)
         self._start_container(db, user, script, project, execution, process, values, limits)
         return Started(execution, process)
 
@@ -621,7 +623,7 @@ class SessionService:
         if stopped_meanwhile:  # a restart or a stop came while the container was created
             process.status = "stopping"
             db.commit()
-            self._stop_container(db, process, now=True, timeout=0)
+            self._stop_container(self._handle_of(db, process), now=True, timeout=0)
             return
         process.status = "starting" if execution.interactive else "running"
         execution.status = process.status
@@ -718,11 +720,35 @@ class SessionService:
         The session is marked "stopping" (committed) before the engine is asked, so from then
         on it is never reused and no longer counts against quotas.
         """
+        engine_stop = self.request_stop(db, process, reason=reason, now=now, timeout=timeout)
+        if engine_stop is not None:
+            engine_stop()
+
+    def request_stop(
+        self,
+        db: DbSession,
+        process: ScriptProcess,
+        *,
+        reason: str,
+        now: bool = False,
+        timeout: float = 5.0,
+    ) -> Callable[[], None] | None:
+        """``stop``'s first half: mark the session "stopping" and commit; the engine's half is
+        returned to be called later, e.g. beside other sessions' (the monitor's timeouts: a
+        graceful stop waits for the runner, seconds per session).
+
+        The returned call needs neither the database nor an app context (it may run on
+        another thread); None if the session is not live.
+        """
         if process.status not in LIVE_STATES:
-            return
+            return None
         self._mark_stopping(db, process, reason)
+        handle = self._handle_of(db, process)
         db.commit()
-        self._stop_container(db, process, now=now, timeout=timeout)
+        from manager.proxy import forget_session
+
+        forget_session(handle.execution_uuid)  # before its address is freed for reuse
+        return functools.partial(self._engine_stop, handle, now=now, timeout=timeout)
 
     def _mark_stopping(self, db: DbSession, process: ScriptProcess, reason: str) -> None:
         """The session and its run show "stopping" until the monitor records how it ended."""
@@ -732,17 +758,20 @@ class SessionService:
         if execution is not None and execution.status in LIVE_STATES:
             execution.status = "stopping"
 
-    def _stop_container(
-        self, db: DbSession, process: ScriptProcess, *, now: bool, timeout: float
-    ) -> None:
-        handle = self.backend.load_state(self._uuid(db, process), process.backend_state or {})
+    def _stop_container(self, handle: Handle, *, now: bool, timeout: float) -> None:
         from manager.proxy import forget_session
 
         forget_session(handle.execution_uuid)  # before its address is freed for reuse
+        self._engine_stop(handle, now=now, timeout=timeout)
+
+    def _engine_stop(self, handle: Handle, *, now: bool, timeout: float) -> None:
         try:
             self.backend.stop(handle, now=now, timeout=timeout)
         except BackendError as exc:
             log.warning("stopping %s: %s %s", handle.execution_uuid, exc.message, exc.detail)
+
+    def _handle_of(self, db: DbSession, process: ScriptProcess) -> Handle:
+        return self.backend.load_state(self._uuid(db, process), process.backend_state or {})
 
     def _uuid(self, db: DbSession, process: ScriptProcess) -> str:
         execution = db.get(Execution, process.execution_id) if process.execution_id else None

@@ -305,11 +305,10 @@ def test_a_standby_has_the_cold_containers_limits_and_mounts(pool_app, api, dock
     assert pool_containers(docker_client) == []
     run = olga.post(f"/api/scripts/{calculator}/execute", json={}).get_json()
     assert "starting container sm-session-" in debug_of(pool_app, run["execution_id"])
-    cold = next(
-        c.attrs
-        for c in docker_client.containers.list(all=True)
-        if c.labels.get("io.scriptsmanager.execution") == run["execution_id"]
-    )
+    # Filtered by the engine: a listing of every container inspects each, and one of another
+    # test's may go between the listing and its inspect (404).
+    label = f"io.scriptsmanager.execution={run['execution_id']}"
+    [cold] = [c.attrs for c in docker_client.containers.list(all=True, filters={"label": label})]
     keys = ("Memory", "MemorySwap", "NanoCpus", "PidsLimit", "ReadonlyRootfs", "CapDrop",
             "SecurityOpt", "Tmpfs", "Init", "ShmSize", "OomScoreAdj", "IpcMode", "NetworkMode",
             "Privileged", "PortBindings", "LogConfig")  # fmt: skip
