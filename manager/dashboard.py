@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -12,6 +15,24 @@ from manager.models import CondaEnvironment, Execution, Script, ScriptFavorite, 
 from manager.presenters import visible_groups, visible_scripts
 
 RECENT_LIMIT = 8
+PING_TTL = 5.0  # seconds a dashboard shows the same engine status (asking took 20+ ms a page)
+
+_pings: weakref.WeakKeyDictionary[Any, tuple[float, dict[str, Any]]] = weakref.WeakKeyDictionary()
+_pings_lock = threading.Lock()
+
+
+def engine_ping(backend: Any) -> dict[str, Any]:
+    """``backend.ping()``, asked at most every ``PING_TTL`` seconds per backend (the admin
+    pages ask it every time)."""
+    now = time.monotonic()
+    with _pings_lock:
+        kept = _pings.get(backend)
+    if kept is not None and now - kept[0] < PING_TTL:
+        return kept[1]
+    answer = backend.ping()
+    with _pings_lock:
+        _pings[backend] = (now, answer)
+    return answer
 
 
 def may_see(script: Script, user: User) -> bool:

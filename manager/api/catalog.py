@@ -18,6 +18,7 @@ from manager.extensions import db
 from manager.models import ScriptGroup
 from manager.presenters import (
     group_view,
+    runnable_counts,
     script_view,
     visible_groups,
     visible_script_or_404,
@@ -40,10 +41,11 @@ def _group_or_404(group_id: int) -> ScriptGroup:
 def groups():
     language = current_language()
     rows = db.session.execute(select(ScriptGroup).order_by(ScriptGroup.name)).scalars().all()
+    counts = runnable_counts(db.session, current_user)
     return jsonify(
         {
             "groups": [
-                group_view(g, language, current_user)
+                group_view(g, language, current_user, counts.get(g.id, 0))
                 for g in visible_groups(list(rows), current_user)
             ]
         }

@@ -78,4 +78,4 @@ def recent():
 @login_required
 def system_status():
     """Database, container engine and images: up or not (details stay in /health for admins)."""
-    return jsonify(dashboard.system_status(db.session, runtime().backend.ping()))
+    return jsonify(dashboard.system_status(db.session, dashboard.engine_ping(runtime().backend)))

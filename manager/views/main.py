@@ -5,22 +5,23 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import load_only
 
 from manager import dashboard as dashboard_data
 from manager.dashboard import favorite_ids
 from manager.extensions import db
-from manager.models import LEVELS, Execution, Script, ScriptGroup
-from manager.presenters import group_view, script_view, visible_groups, visible_scripts
+from manager.models import LEVELS, Execution, ScriptGroup
+from manager.presenters import (
+    group_view,
+    runnable_counts,
+    script_view,
+    visible_groups,
+    visible_scripts,
+)
 from manager.projects import active_project
 from manager.sessions.pool import current_pool
 from manager.tags import TagLimits, all_user_tags, user_tags_by_script
 from manager.template_globals import current_language
-
-CARD_COLUMNS = (
-    Script.id, Script.group_id, Script.filename, Script.is_active, Script.required_level,
-    Script.invalid_reason,
-)  # fmt: skip
 
 bp = Blueprint("main", __name__)
 
@@ -48,19 +49,11 @@ def favicon():
 @login_required
 def dashboard():
     language = current_language()
-    groups = (
-        db.session.execute(
-            # Every group's scripts in one more query, not one per group, and of each script
-            # only what a group's card counts (not its parameters and metadata documents).
-            select(ScriptGroup)
-            .options(selectinload(ScriptGroup.scripts).load_only(*CARD_COLUMNS))
-            .order_by(ScriptGroup.name)
-        )
-        .scalars()
-        .all()
-    )
+    groups = db.session.execute(select(ScriptGroup).order_by(ScriptGroup.name)).scalars().all()
+    counts = runnable_counts(db.session, current_user)  # the cards' counts, no script loaded
     shown = [
-        group_view(g, language, current_user) for g in visible_groups(list(groups), current_user)
+        group_view(g, language, current_user, counts.get(g.id, 0))
+        for g in visible_groups(list(groups), current_user)
     ]
     from manager.sessions.runtime import runtime
 
@@ -73,7 +66,9 @@ def dashboard():
         groups=shown,
         favorites=favorites,
         recent=dashboard_data.recent_scripts(db.session, current_user),
-        system=dashboard_data.system_status(db.session, runtime().backend.ping()),
+        system=dashboard_data.system_status(
+            db.session, dashboard_data.engine_ping(runtime().backend)
+        ),
     )
 
 
