@@ -142,10 +142,23 @@ def docker_engine(instance: str, prefix: str):
 
 def remove_instance(client, instance: str, prefix: str) -> None:
     """Remove every container labelled with ``instance`` and the networks named ``prefix``."""
+    import docker
+
     from manager.sessions.network import remove_networks
 
-    for container in client.containers.list(
-        all=True, filters={"label": f"io.scriptsmanager.instance={instance}"}
-    ):
-        container.remove(force=True)
+    label = {"label": f"io.scriptsmanager.instance={instance}"}
+    for container in client.containers.list(all=True, filters=label, sparse=True):
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            # The manager's own removal may still run in the engine after it stopped.
+            if exc.status_code != 409:
+                raise
+    deadline = time.monotonic() + 30
+    while client.containers.list(all=True, filters=label, sparse=True):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"containers of {instance} are still there after 30 s")
+        time.sleep(0.2)
     remove_networks(client, prefix)
