@@ -70,12 +70,22 @@ def caller_if_live(app: Flask, user_id: int, login_id: str | None) -> Caller | N
 
 
 class TtlCache:
-    """A small dict with per-entry expiry; emptied wholesale when it grows past its bound."""
+    """A small dict with per-entry expiry.
+
+    Expired entries are swept out as new ones come in (a scan at most once per ``ttl``), so it
+    holds about what the last ``ttl`` seconds put in: keys such as a cookie value change with
+    every login, ticket and re-signed session cookie, and an entry kept past its expiry is
+    memory the process never gets back. Past ``max_entries`` (a burst) it is emptied wholesale.
+    """
 
     def __init__(self, ttl: float, max_entries: int = MAX_ENTRIES) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._data: dict[Any, tuple[float, Any]] = {}
+        self._next_sweep = float("-inf")
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def get(self, key: Any, now: float) -> Any:
         entry = self._data.get(key)
@@ -84,9 +94,16 @@ class TtlCache:
         return entry[1]
 
     def put(self, key: Any, value: Any, now: float, ttl: float | None = None) -> None:
+        if now >= self._next_sweep:
+            self._sweep(now)
         if len(self._data) >= self.max_entries:
             self._data.clear()
         self._data[key] = (now + (self.ttl if ttl is None else ttl), value)
+
+    def _sweep(self, now: float) -> None:
+        for key in [key for key, (until, _) in self._data.items() if until < now]:
+            del self._data[key]
+        self._next_sweep = now + self.ttl
 
     def pop(self, key: Any) -> None:
         self._data.pop(key, None)

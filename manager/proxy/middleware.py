@@ -262,6 +262,7 @@ class ProxyMiddleware:
         self._targets.drop_values(
             lambda target: getattr(target, "session_key", None) == session_key
         )
+        self._touched.pop(session_key, None)
 
     def touch(self, session_key: str) -> None:
         now = self.clock()
