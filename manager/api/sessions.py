@@ -15,7 +15,7 @@ from manager.errors import error_response
 from manager.extensions import db
 from manager.models import Execution, Script, ScriptProcess, User
 from manager.presenters import visible_script_or_404
-from manager.proxy.links import public_proxy_url
+from manager.proxy.links import public_proxy_url, session_entry_url
 from manager.sessions.runtime import runtime
 from manager.sessions.service import LIVE_STATES, SessionError
 
@@ -94,6 +94,11 @@ def _start(script: Script, data: dict[str, Any]):
         db.session.commit()
     body = execution_view(execution, started.process)
     body["reused"] = started.reused
+    if execution.interactive and execution.status in LIVE_STATES:
+        # The owner opens it next: a ticket into its host now saves two redirects.
+        body["enter_url"] = session_entry_url(
+            execution.proxy_url, execution.execution_uuid, current_user
+        )
     return jsonify(body), 200 if started.reused else 201
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, request
+from typing import Any
+from urllib.parse import quote
 
-from manager.proxy.hosts import NoSessionDomain
+from flask import current_app, has_request_context, request, session
+
+from manager.proxy.hosts import NoSessionDomain, label_for, prefix_of
 from manager.proxy.routing import PROXY_PATH
 
 
@@ -39,6 +42,46 @@ def public_proxy_url(path: str | None) -> str | None:
     if router.manager_origin(request.scheme, session_host) != f"{request.scheme}://{request.host}":
         return path
     return url
+
+
+def session_entry_url(path: str | None, session_key: str, user: Any) -> str | None:
+    """The session host's way in for ``user``, the session's owner, who has just started or
+    reopened it: ``/__sm/enter`` with a fresh ticket, so the browser skips the round trip to
+    the manager's origin for one (two redirects).
+
+    The ticket is the one that origin would mint (single-use, ``SM_SESSION_TICKET_TTL``
+    seconds, stored hashed, bound to the session's host and execution uuid, and to the caller's
+    browser login); give it only in the answer to that owner's own request. None when the
+    session is not served on a host of its own for this request (see ``public_proxy_url``).
+    """
+    url = public_proxy_url(path)
+    match = PROXY_PATH.match(path or "")
+    if url is None or url.startswith("/") or match is None or not has_request_context():
+        return None
+    from manager.auth.logins import SESSION_KEY
+    from manager.extensions import db
+    from manager.proxy.sessionhost import ENTER_PATH
+    from manager.proxy.tickets import mint_ticket
+
+    router = current_app.extensions["sm_proxy"].router
+    project, script, owner = (int(x) for x in match.group(1, 2, 3))
+    if owner != user.id:
+        return None
+    ids = (project, script, owner)
+    login_id = session.get(SESSION_KEY)
+    ticket = mint_ticket(
+        db.session,
+        user_id=user.id,
+        is_admin=bool(user.is_admin),
+        login_id=login_id if isinstance(login_id, str) else None,
+        host_label=label_for(ids),
+        session_key=session_key,
+        manager_origin=router.public_url or f"{request.scheme}://{request.host}",
+        ttl=float(current_app.config.get("SM_SESSION_TICKET_TTL", 30.0)),
+    )
+    target = prefix_of(ids) + (match.group(4) or "/")
+    origin = router.session_origin(request.scheme, request.host, ids)
+    return f"{origin}{ENTER_PATH}?ticket={ticket}&next={quote(target, safe='')}"
 
 
 MANAGER_MODE_RISK = (

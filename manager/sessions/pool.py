@@ -10,7 +10,14 @@ State is in the database: one ``PoolSlot`` row per standby. A standby is handed 
 the update that hands it over matches ``state = 'standby'``, so of two executes (in any manager
 process) exactly one gets it and the other goes cold. Filling and trimming run in the background
 (the session monitor's thread, in the process that leads it), never on the request path; a
-request only records intent (``PoolDemand``) and wakes the filler.
+request only records intent (``PoolDemand``) and wakes the filler. The replacement of a standby
+just handed over starts ``REFILL_DELAY`` seconds later, not at once: a container start (the
+engine's work, then the new runner importing Flask) would take the CPU that the handed runner
+needs to start its script and answer the first page.
+
+A standby's runner says when it is ready (Flask imported, waiting for its context): it creates
+``standby-ready`` in its capture folder. A hand-over takes a ready standby before one that is
+still importing.
 
 Off by default: a group's ``pool_size`` is 0 until an admin sets it (0..10).
 """
@@ -59,6 +66,8 @@ DEFAULT_IDLE_SECONDS = 300
 STANDING = ("creating", "standby")  # count against the caps; "removing" is on its way out
 MEMORY_RESERVE = 256 * 1024 * 1024  # host memory left free when filling
 COUNTED = ("starting", "running")
+REFILL_DELAY = 1.0  # seconds between a hand-over and the start of its replacement
+READY_FILE = "standby-ready"  # in a standby's capture folder (runner-image/smrunner/capture.py)
 
 
 class PoolSizeError(ValueError):
@@ -210,19 +219,24 @@ class WarmPool:
         """Take a matching standby for ``execution_uuid``, or None. Commits.
 
         Exactly one caller wins a standby: the update only matches it while it is a standby.
+        A ready standby (its runner waits with Flask imported) goes before one still starting.
+        The filler is woken ``REFILL_DELAY`` seconds later, once this run has started.
         """
-        candidates = db.execute(
-            select(PoolSlot.id)
-            .where(
-                PoolSlot.group_id == group_id,
-                PoolSlot.user_id == user_id,
-                PoolSlot.project_id == project_id,
-                PoolSlot.key == key,
-                PoolSlot.state == "standby",
+        candidates = list(
+            db.execute(
+                select(PoolSlot.id, PoolSlot.slot)
+                .where(
+                    PoolSlot.group_id == group_id,
+                    PoolSlot.user_id == user_id,
+                    PoolSlot.project_id == project_id,
+                    PoolSlot.key == key,
+                    PoolSlot.state == "standby",
+                )
+                .order_by(PoolSlot.created_at)
             )
-            .order_by(PoolSlot.created_at)
-        ).scalars()
-        for slot_id in list(candidates):
+        )
+        candidates.sort(key=lambda found: not self.is_ready(found.slot))  # stable: oldest first
+        for slot_id, _ in candidates:
             taken = db.execute(
                 update(PoolSlot)
                 .where(PoolSlot.id == slot_id, PoolSlot.state == "standby")
@@ -231,12 +245,26 @@ class WarmPool:
             )
             db.commit()
             if getattr(taken, "rowcount", 0) == 1:
-                row = db.get(PoolSlot, slot_id)
-                if row is not None:
-                    db.refresh(row)
-                self.wake.set()  # refill
-                return row
+                self._wake_later(REFILL_DELAY)
+                return db.execute(
+                    select(PoolSlot)
+                    .where(PoolSlot.id == slot_id)
+                    .execution_options(populate_existing=True)
+                ).scalar_one_or_none()
         return None
+
+    def is_ready(self, slot: str) -> bool:
+        """Whether a standby's runner waits for its context with Flask imported (True when the
+        backend keeps no capture folder to tell)."""
+        capture_dir = getattr(self.backend, "capture_dir", None)
+        if not isinstance(capture_dir, Path):
+            return True
+        return (capture_dir / pool_execution_id(slot) / READY_FILE).exists()
+
+    def _wake_later(self, delay: float) -> None:
+        timer = threading.Timer(delay, self.wake.set)
+        timer.daemon = True
+        timer.start()
 
     def hand_over(self, row: PoolSlot, execution_uuid: str, context_file: Path) -> Handle:
         """Give a claimed standby its run: capture folder renamed, context written.
@@ -401,6 +429,8 @@ class WarmPool:
             return
         if user is None or not user.is_active or project is None or project.user_id != user.id:
             return
+        if self._just_handed(db, group.id, user.id, project.id):
+            return  # its replacement starts once the run it went to has started (REFILL_DELAY)
         limits = effective_limits(self.config.default_limits, group)
         image = self.service.image_for(group.conda_environment or "base")
         network = session_network(limits, interactive=demand.interactive)
@@ -418,6 +448,21 @@ class WarmPool:
             if not self._room(db, user.id, limits):
                 return
             self._create(db, group, user.id, project.id, image, limits, key, demand.interactive)
+
+    def _just_handed(self, db: DbSession, group_id: int, user_id: int, project_id: int) -> bool:
+        """Whether a standby of this (group, user, project) was handed over less than
+        ``REFILL_DELAY`` seconds ago (read from the rows: any manager process may have)."""
+        since = self.clock() - timedelta(seconds=REFILL_DELAY)
+        found = db.execute(
+            select(PoolSlot.id).where(
+                PoolSlot.group_id == group_id,
+                PoolSlot.user_id == user_id,
+                PoolSlot.project_id == project_id,
+                PoolSlot.state == "handed",
+                PoolSlot.handed_at > since,
+            )
+        ).first()
+        return found is not None
 
     def _room(self, db: DbSession, user_id: int, limits: Limits) -> bool:
         """Whether one more container fits: standbys count like sessions against the

@@ -43,6 +43,7 @@ import time
 from types import FrameType
 
 CAPTURE_FILE = "output.log"
+READY_FILE = "standby-ready"  # a standby's runner creates it once it waits, Flask imported
 DEFAULT_MAX_LINE = 16 * 1024
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 READ_SIZE = 1024 * 1024
@@ -254,9 +255,16 @@ class Child:
 
 
 def runner_environment() -> dict[str, str]:
-    """The runner's environment: this one without the capture folder, with the allocator set."""
+    """The runner's environment: this one without the capture folder, with the allocator set.
+
+    A standby's runner (``SM_CONTEXT_WAIT=1``) is told where to say it is ready (a file in the
+    capture folder, ``READY_FILE``), once it waits for its context with Flask imported.
+    """
     environment = {k: v for k, v in os.environ.items() if k != "SM_CAPTURE_DIR"}
     environment.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
+    folder = os.environ.get("SM_CAPTURE_DIR")
+    if folder and os.environ.get("SM_CONTEXT_WAIT") == "1":
+        environment["SM_STANDBY_READY_FILE"] = os.path.join(folder, READY_FILE)
     return environment
 
 

@@ -18,7 +18,10 @@ DEFAULT_PORT = 8080
 # A pooled (warm) container starts before its run exists: with SM_CONTEXT_WAIT=1 it waits for the
 # manager to write the context file (written whole: a temporary name, then a rename).
 WAIT_ENV = "SM_CONTEXT_WAIT"
-WAIT_INTERVAL = 0.01
+WAIT_INTERVAL = 0.005
+# Set by the capture for a standby: the file to create once preloaded, so the manager (and the
+# start benchmark) can tell a standby that is ready from one still importing Flask.
+READY_ENV = "SM_STANDBY_READY_FILE"
 ENVIRONMENT_KEYS = (
     "USER_ID",
     "USER_LEVEL",
@@ -82,18 +85,22 @@ class SessionContext:
 
 
 def _preload() -> None:
-    """While a standby waits, import what running a script needs (Flask and the runner's app),
-    so the hand-over pays for none of it."""
-    for module in ("smrunner.app", "smrunner.execute", "smrunner.serve"):
+    """While a standby waits, import what running a script needs (Flask, the runner's app and
+    the web server), so the hand-over pays for none of it, then say it is ready."""
+    for module in ("smrunner.app", "smrunner.execute", "smrunner.serve", "waitress.server"):
         # On failure the run imports it again and reports it then.
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    marker = os.environ.pop(READY_ENV, "")  # the script has no business with it
+    if marker:
+        with contextlib.suppress(OSError):
+            Path(marker).touch()
 
 
 def load_context(path: str | Path = DEFAULT_CONTEXT_FILE) -> SessionContext:
     """Read and validate the context file at ``path``; raise ContextError.
 
-    With ``SM_CONTEXT_WAIT=1`` a missing file is waited for (every 10 ms, indefinitely: the
+    With ``SM_CONTEXT_WAIT=1`` a missing file is waited for (every 5 ms, indefinitely: the
     manager removes a standby it no longer wants); without it, a missing file is an error.
     """
     if os.environ.get(WAIT_ENV) == "1" and not Path(path).exists():

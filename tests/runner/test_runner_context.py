@@ -62,3 +62,41 @@ def test_missing_or_broken_file_is_a_context_error(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(ContextError, match="not valid JSON"):
         load_context(broken)
+
+
+def test_a_standby_says_it_is_ready_once_preloaded_and_the_script_never_sees_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import sys
+    import threading
+
+    from smrunner import capture, context
+
+    marker = tmp_path / "capture" / "standby-ready"
+    marker.parent.mkdir()
+    monkeypatch.setenv("SM_CAPTURE_DIR", str(marker.parent))
+    monkeypatch.delenv("SM_CONTEXT_WAIT", raising=False)
+    assert "SM_STANDBY_READY_FILE" not in capture.runner_environment()  # a cold run: no marker
+    monkeypatch.setenv("SM_CONTEXT_WAIT", "1")
+    given = capture.runner_environment()
+    assert given["SM_STANDBY_READY_FILE"] == str(marker) and "SM_CAPTURE_DIR" not in given
+
+    monkeypatch.setenv("SM_STANDBY_READY_FILE", str(marker))
+    path = tmp_path / "context.json"
+    seen: list[bool] = []
+
+    def hand_over() -> None:  # the manager, once the runner said it waits
+        while not marker.exists():
+            threading.Event().wait(0.005)
+        seen.append("waitress.server" in sys.modules and "smrunner.app" in sys.modules)
+        path.write_text(json.dumps({"script_path": "/scripts/g/a.py"}))
+
+    manager = threading.Thread(target=hand_over)
+    manager.start()
+    loaded = load_context(path)
+    manager.join(10)
+    assert loaded.script_path == "/scripts/g/a.py"
+    assert seen == [True]  # ready meant Flask and the web server were imported
+    assert "SM_STANDBY_READY_FILE" not in os.environ
+    assert context.READY_ENV == "SM_STANDBY_READY_FILE"

@@ -270,7 +270,9 @@
     const link = el("a", { href, target: "_blank", rel: "noopener", class: "alert-link", dataset: { sm: "run-open-link" } },
       sm.icon("box-arrow-up-right"), " ", t("run.open_link"));
     if (tab) {
-      tab.location.href = href;
+      // enter_url carries a single-use ticket into the session's host (two redirects fewer);
+      // the link kept on the page is the plain one, which works at any later time.
+      tab.location.href = run.enter_url || href;
       showAlert(box, "success", null, t(run.reused ? "run.reused" : "run.opened"), " ", link);
     } else {
       showAlert(box, "warning", null, t("run.popup_blocked"), " ", link);
