@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -181,6 +182,33 @@ def report_throughput(bench: Bench, count: int) -> None:
           f"after {through:.2f} s: {count / through:,.0f} lines/s through the pump; "
           f"in order {result.in_order and result.timed == count}; manager CPU "
           f"{info['cpu'] * 100:.0f} % of a core", flush=True)  # fmt: skip
+
+
+LATENCY_LINE = re.compile(
+    r"^\s*(\d+) watchers × \s*(\d+) lines/s, (\d+) lines: every line to every watcher in "
+    r"order: (yes|NO); p50\s+([\d.]+) ms, p95\s+([\d.]+) ms, max\s+([\d.]+) ms"
+)
+THROUGHPUT_LINE = re.compile(
+    r"^one run printing (\d+) lines .*: ([\d,]+) lines/s through the pump; in order (\w+)"
+)
+
+
+def rows(output: str) -> list[tuple[str, str, str]]:
+    """``make bench`` rows (``bench/run_all.py``) from this script's printed lines."""
+    found = []
+    for line in output.splitlines():
+        if match := THROUGHPUT_LINE.match(line):
+            count, rate, in_order = match.groups()
+            found.append((f"live: pump, one run printing {int(count):,} lines as fast as it can",
+                          f"{rate} lines/s", f"in order and complete: {in_order}; "
+                          "target >= 50,000 lines/s"))  # fmt: skip
+        elif match := LATENCY_LINE.match(line):
+            watchers, rate, count, complete, p50, p95, most = match.groups()
+            found.append((f"live: {watchers} watchers x {int(rate):,} lines/s, print to watcher "
+                          "p50/p95/max ms", f"{p50} / {p95} / {most}",
+                          f"every one of {int(count):,} lines to every watcher in order: "
+                          f"{complete}; target p95 <= 100 ms"))  # fmt: skip
+    return found
 
 
 def main() -> None:
