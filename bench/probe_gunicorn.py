@@ -36,12 +36,16 @@ from collections import Counter
 TOP = 30
 
 
-def _rss_mib() -> float:
+def _rss_mib() -> dict:
+    """RSS, and its anonymous (heap, arenas, stacks) and file-backed (code, libraries) parts."""
+    names = {"VmRSS:": "rss_mib", "RssAnon:": "rss_anon_mib", "RssFile:": "rss_file_mib"}
+    figures = {}
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            name = names.get(line.split(":", 1)[0] + ":")
+            if name:
+                figures[name] = round(int(line.split()[1]) / 1024, 1)
+    return figures
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -131,7 +135,7 @@ def _sample(app) -> dict:  # type: ignore[no-untyped-def]
         pooled = pool.checkedin() if hasattr(pool, "checkedin") else None
     sample = {
         "t": time.time(),
-        "rss_mib": round(_rss_mib(), 1),
+        **_rss_mib(),
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": len(os.listdir("/proc/self/task")),
         "greenlets": greenlets,
