@@ -64,6 +64,7 @@ def interactive_start(
         if response.status_code == 200:
             elapsed = time.perf_counter() - began
             break
+        url = body["proxy_url"]  # the ticket is spent: ask again as a browser refreshes the page
         time.sleep(0.01)
     session.post(f"{server.url}/api/sessions/{body['execution_id']}/stop")
     wait_status(server, session, body["execution_id"], {"terminated"})
