@@ -256,7 +256,10 @@ class Monitor:
             process.status = "ended"
             return
         if not process.backend_state:
-            # A request is starting its container right now; give it time before judging.
+            # A request is starting its container right now; give it time before judging (in
+            # this process: all the time it takes; in another, START_DEADLINE).
+            if execution.execution_uuid in self.service.starting:
+                return
             age = (self.clock() - process.started_at).total_seconds()
             if age > START_DEADLINE:
                 self.finish(db, process, execution, handle, ExitStatus(None, error="gone"))

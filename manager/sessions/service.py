@@ -228,6 +228,9 @@ class SessionService:
         # Quota checks and the row that makes a session count must not interleave.
         self._start_lock = threading.Lock()
         self.pool: WarmPool | None = None  # the warm pool (runtime.init_app); None: cold only
+        # Runs whose container a request of this process is starting right now: the monitor
+        # does not judge them, however long the engine takes (see ``_start_container``).
+        self.starting: set[str] = set()
 
     # ---------------------------------------------------------------- queries
 
@@ -561,6 +564,30 @@ class SessionService:
         values: dict[str, Any],
         limits: Limits,
     ) -> None:
+        """Start the run's container (or hand it a warm one) and record it.
+
+        Marked in ``starting`` meanwhile: under load a start took longer than the monitor's
+        START_DEADLINE, and the monitor declared the run lost and removed its folder while the
+        engine was still creating its container (bench/load: "bind source path does not exist").
+        """
+        uuid = execution.execution_uuid
+        self.starting.add(uuid)
+        try:
+            self._create_and_start(db, user, script, project, execution, process, values, limits)
+        finally:
+            self.starting.discard(uuid)
+
+    def _create_and_start(
+        self,
+        db: DbSession,
+        user: User,
+        script: Script,
+        project: UserProject,
+        execution: Execution,
+        process: ScriptProcess,
+        values: dict[str, Any],
+        limits: Limits,
+    ) -> None:
         group = script.group
         try:
             image = self.image_for(group.conda_environment or "base")
@@ -614,14 +641,17 @@ class SessionService:
         metrics.SESSION_STARTS.labels("interactive" if execution.interactive else "batch").inc()
         if not execution.interactive and execution.start_time is not None:
             metrics.START_LATENCY.observe((utcnow() - execution.start_time).total_seconds())
-        stopped_meanwhile = (
+        now_status = (
             db.execute(select(ScriptProcess.status).where(ScriptProcess.id == process.id))
             .scalars()
             .first()
-            == "stopping"
         )
-        if stopped_meanwhile:  # a restart or a stop came while the container was created
-            process.status = "stopping"
+        if now_status in ("stopping", "ended"):
+            # A restart or a stop came while the container was created ("stopping"), or another
+            # manager process gave up waiting for this start ("ended": its orphan reaper removes
+            # the container): it must not run.
+            if now_status == "stopping":
+                process.status = "stopping"
             db.commit()
             self._stop_container(self._handle_of(db, process), now=True, timeout=0)
             return

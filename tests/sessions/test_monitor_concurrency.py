@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from manager.models import utcnow
 from manager.sessions.fake import FakeScript
 from manager.sessions.monitor import in_parallel
@@ -131,3 +133,63 @@ def test_in_parallel_keeps_order_and_hands_back_exceptions():
     assert isinstance(results[3], ValueError)
     assert in_parallel([], workers=3) == []
     assert in_parallel([lambda: 7], workers=3) == [7]
+
+
+def _slow_start(fake, app, api_client, script: str):
+    """Execute ``script`` on a thread whose engine start waits for the returned event."""
+    release, entered = threading.Event(), threading.Event()
+    start = fake.start
+
+    def waiting(spec: Any) -> Any:
+        entered.set()
+        assert release.wait(30)
+        return start(spec)
+
+    fake.start = waiting  # type: ignore[method-assign]
+    answers: list[Any] = []
+    sid = script_id(app, script)
+    thread = threading.Thread(
+        target=lambda: answers.append(api_client.post(f"/api/scripts/{sid}/execute", json={}))
+    )
+    thread.start()
+    assert entered.wait(30)
+    return release, thread, answers
+
+
+def test_a_start_slower_than_the_deadline_is_not_declared_lost(ready_app, make_user, api, fake):
+    """bench/load: under load an engine start took longer than START_DEADLINE; the monitor
+    declared the run lost and removed its folder while the engine was creating its container
+    ("bind source path does not exist"). A start in progress in this process is never judged."""
+    make_user("olga", "operator")
+    fake.program = FakeScript(exit_code=None)
+    release, thread, answers = _slow_start(fake, ready_app, api("olga"), "unit_converter.py")
+    later = utcnow() + timedelta(minutes=10)
+    tick(ready_app, clock=lambda: later)  # long past the deadline, the start still going on
+    release.set()
+    thread.join(30)
+    assert answers[0].status_code == 201, answers[0].get_json()
+    run = answers[0].get_json()["execution_id"]
+    tick(ready_app, clock=utcnow)
+    assert status_of(ready_app, run) == "running"
+
+
+def test_a_start_another_process_gave_up_on_does_not_run(ready_app, make_user, api, fake):
+    """With several manager processes the leader cannot see another's start in progress: after
+    START_DEADLINE it records the run lost. The container started meanwhile is stopped at once."""
+    from manager.extensions import db
+    from manager.models import ScriptProcess
+
+    make_user("olga", "operator")
+    fake.program = FakeScript(exit_code=None)
+    release, thread, answers = _slow_start(fake, ready_app, api("olga"), "unit_converter.py")
+    with ready_app.app_context():  # what the other process's monitor wrote meanwhile
+        db.session.execute(update(ScriptProcess).values(status="ended"))
+        db.session.commit()
+        db.session.remove()
+    release.set()
+    thread.join(30)
+    [session] = fake.sessions.values()
+    assert session.stopped == "now"
+    with ready_app.app_context():
+        assert db.session.execute(select(ScriptProcess.status)).scalars().all() == ["ended"]
+        db.session.remove()
