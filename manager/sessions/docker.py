@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import struct
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -253,6 +254,7 @@ class DockerBackend(SessionBackend):
         parse_allow_list(self.egress_allow)  # a wrong entry fails at start-up, not at a run
         self._networks: NetworkStatus | None = None
         self._networks_checked = 0.0
+        self._networks_lock = threading.Lock()  # one re-check at a time; see network_status
 
     @property
     def client(self) -> Any:
@@ -265,17 +267,37 @@ class DockerBackend(SessionBackend):
         return self._client
 
     def network_status(self) -> NetworkStatus:
-        """Ensure the session networks and host firewall rule (re-checked once a minute)."""
-        now = time.monotonic()
-        if self._networks is None or now - self._networks_checked > NETWORK_RECHECK_SECONDS:
+        """Ensure the session networks and host firewall rule (re-checked once a minute).
+
+        One caller re-checks; the others go on with the last answer meanwhile. Every caller
+        re-checking at once queued them all on the firewall's lock, a second or more each under
+        load: dashboards and executes waited a minute and more (bench/load).
+        """
+        known = self._networks
+        if (
+            known is not None
+            and time.monotonic() - self._networks_checked <= NETWORK_RECHECK_SECONDS
+        ):
+            return known
+        if known is not None and not self._networks_lock.acquire(blocking=False):
+            return known  # being re-checked right now
+        if known is None:
+            self._networks_lock.acquire()  # the first answer: everyone needs it
+        try:
+            if self._networks is not None and (
+                time.monotonic() - self._networks_checked <= NETWORK_RECHECK_SECONDS
+            ):
+                return self._networks  # re-checked while this caller waited
             try:
                 self._networks = ensure_networks(
                     self.client, self.network_prefix, self.bridge_prefix, self.egress_allow
                 )
             except _ENGINE_ERRORS as exc:
                 raise _engine_unreachable(exc) from exc
-            self._networks_checked = now
-        return self._networks
+            self._networks_checked = time.monotonic()
+            return self._networks
+        finally:
+            self._networks_lock.release()
 
     # ------------------------------------------------------------------ lifecycle
 
