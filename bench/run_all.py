@@ -6,7 +6,8 @@ the same (load 30 s, density 20 sessions, soak 2 minutes, proxy 2 s x 1). Each b
 what it measures and removes it again (its own Docker instance label). A benchmark that cannot
 run prints why in its row; this never exits non-zero: benchmarks never fail CI.
 
-    BENCH_SCALE=quick python bench/run_all.py [--only load,density,soak,proxy,start,scale]
+    BENCH_SCALE=quick python bench/run_all.py \
+        [--only load,density,soak,proxy,start,scale,jupyterhub]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SIZES = {
         "proxy": ["--duration", "5", "--rounds", "3"],
         "start": ["--runs", "20"],
         "scale": ["--runs", "100000"],
+        "jupyterhub": ["--spawns", "20"],
     },
     "quick": {
         "load": {"users": 50, "duration": 30},
@@ -44,6 +46,7 @@ SIZES = {
         "proxy": ["--duration", "2", "--rounds", "1"],
         "start": ["--runs", "5"],
         "scale": ["--runs", "10000", "--requests", "10"],
+        "jupyterhub": ["--spawns", "5"],
     },
 }
 Row = tuple[str, str, str]
@@ -116,6 +119,18 @@ def scale(args: list[str]) -> list[Row]:
     return rows or [("scale", "no figures", output[-300:].replace("\n", " "))]
 
 
+def jupyterhub(args: list[str]) -> list[Row]:
+    """``bench/reference/bench_jupyterhub.py``: the JupyterHub + DockerSpawner reference spawn,
+    with our cold start and ``docker run -d`` of our session image interleaved with it."""
+    output = _script(BENCH / "reference" / "bench_jupyterhub.py", args)
+    rows: list[Row] = []
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("jupyterhub"):
+            rows.append((cells[0], cells[1], cells[2]))
+    return rows or [("jupyterhub", "no figures", output[-300:].replace("\n", " "))]
+
+
 def _script(path: Path, args: list[str]) -> str:
     done = subprocess.run(
         [sys.executable, str(path), *args], capture_output=True, text=True, timeout=3600
@@ -132,6 +147,7 @@ BENCHES: dict[str, Callable[[dict], list[Row]]] = {
     "proxy": proxy,  # type: ignore[dict-item]
     "start": start,  # type: ignore[dict-item]
     "scale": scale,  # type: ignore[dict-item]
+    "jupyterhub": jupyterhub,  # type: ignore[dict-item]
 }
 
 
