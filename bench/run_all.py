@@ -7,7 +7,7 @@ what it measures and removes it again (its own Docker instance label). A benchma
 run prints why in its row; this never exits non-zero: benchmarks never fail CI.
 
     BENCH_SCALE=quick python bench/run_all.py \
-        [--only load,density,soak,proxy,start,scale,jupyterhub]
+        [--only load,density,soak,proxy,start,scale,jupyterhub,live]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ SIZES = {
         "start": ["--runs", "20"],
         "scale": ["--runs", "100000"],
         "jupyterhub": ["--spawns", "20"],
+        "live": ["--duration", "10", "--watchers", "1,100", "--rates", "2000,10000"],
     },
     "quick": {
         "load": {"users": 50, "duration": 30},
@@ -47,6 +48,7 @@ SIZES = {
         "start": ["--runs", "5"],
         "scale": ["--runs", "10000", "--requests", "10"],
         "jupyterhub": ["--spawns", "5"],
+        "live": ["--duration", "3", "--watchers", "100", "--rates", "10000", "--burst", "100000"],
     },
 }
 Row = tuple[str, str, str]
@@ -131,6 +133,16 @@ def jupyterhub(args: list[str]) -> list[Row]:
     return rows or [("jupyterhub", "no figures", output[-300:].replace("\n", " "))]
 
 
+def live(args: list[str]) -> list[Row]:
+    """``bench/logs/bench_live.py``: the log pump's throughput from a real container, and 1 and
+    100 Socket.IO watchers' print-to-watcher latency at 2,000 and 10,000 lines/s."""
+    sys.path.insert(0, str(BENCH / "logs"))
+    import bench_live
+
+    output = _script(BENCH / "logs" / "bench_live.py", args)
+    return bench_live.rows(output) or [("live", "no figures", output[-300:].replace("\n", " "))]
+
+
 def _script(path: Path, args: list[str]) -> str:
     done = subprocess.run(
         [sys.executable, str(path), *args], capture_output=True, text=True, timeout=3600
@@ -148,6 +160,7 @@ BENCHES: dict[str, Callable[[dict], list[Row]]] = {
     "start": start,  # type: ignore[dict-item]
     "scale": scale,  # type: ignore[dict-item]
     "jupyterhub": jupyterhub,  # type: ignore[dict-item]
+    "live": live,  # type: ignore[dict-item]
 }
 
 

@@ -99,7 +99,8 @@ class Bench:
         self.cookie = "; ".join(f"{k}={v}" for k, v in self.session.cookies.items())
         self.worker = worker_pid(self.server.process.pid)  # type: ignore[union-attr]
         self.processes = processes
-        self.workspace = root / "data" / "script_groups" / "data_processing" / "admin"
+        # <group>/<user id>/<project id>: the one user here runs in one project
+        self.workspace = root / "data" / "script_groups" / "data_processing"
 
     def run(self, count: int, rate: float, watchers: int) -> tuple[list[Result], dict]:
         go = f"go-{uuid.uuid4().hex[:8]}"
@@ -115,7 +116,7 @@ class Bench:
                          processes=min(self.processes, watchers))  # fmt: skip
         crowd.wait_joined()
         cpu_before, began = cpu_seconds(self.worker), time.time()
-        workspaces = list(self.workspace.glob("*"))
+        workspaces = [path for path in self.workspace.glob("*/*") if path.is_dir()]
         (workspaces[0] / go).write_text("go")
         results = crowd.results()
         ended = time.time()
