@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.sessions.test_pool_docker import (  # noqa: F401 - pool_app is a fixture
+from tests.sessions import test_pool_docker
+from tests.sessions.test_pool_docker import (
     PROBE,
     debug_of,
     maintain,
     open_run_form,
-    pool_app,
     set_pool_size,
     slots,
     wait_status,
@@ -22,6 +22,7 @@ from tests.sessions.test_pool_docker import (  # noqa: F401 - pool_app is a fixt
 from tests.support.catalog import script_id
 
 pytestmark = pytest.mark.docker
+pool_app = test_pool_docker.pool_app  # the fixture, shared with the pool's other tests
 
 ENV_PROBE = '''"""
 ScriptsManager Metadata:
