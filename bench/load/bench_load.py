@@ -196,7 +196,9 @@ class User(threading.Thread):
             return
         run_id = answer.json()["execution_id"]
         watcher = Watcher(self.url, self.cookie, run_id)
-        watcher.ws.settimeout(10)
+        # A quiet stretch longer than this is a lost watcher. Socket.IO pings every 25 s; a
+        # run whose container takes 10 s to start under load is late, not lost.
+        watcher.ws.settimeout(30)
         result = watcher.result
         deadline = time.time() + 120 + count / self.bench.rate
         try:
