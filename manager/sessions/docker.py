@@ -279,10 +279,10 @@ class DockerBackend(SessionBackend):
             and time.monotonic() - self._networks_checked <= NETWORK_RECHECK_SECONDS
         ):
             return known
-        if known is not None and not self._networks_lock.acquire(blocking=False):
-            return known  # being re-checked right now
-        if known is None:
-            self._networks_lock.acquire()  # the first answer: everyone needs it
+        # The first answer is waited for (everyone needs it); a re-check in progress is not.
+        if not self._networks_lock.acquire(blocking=known is None):
+            assert known is not None
+            return known
         try:
             if self._networks is not None and (
                 time.monotonic() - self._networks_checked <= NETWORK_RECHECK_SECONDS

@@ -775,9 +775,7 @@ class SessionService:
         self._mark_stopping(db, process, reason)
         handle = self._handle_of(db, process)
         db.commit()
-        from manager.proxy import forget_session
-
-        forget_session(handle.execution_uuid)  # before its address is freed for reuse
+        _forget_routes(handle)
         return functools.partial(self._engine_stop, handle, now=now, timeout=timeout)
 
     def _mark_stopping(self, db: DbSession, process: ScriptProcess, reason: str) -> None:
@@ -789,9 +787,7 @@ class SessionService:
             execution.status = "stopping"
 
     def _stop_container(self, handle: Handle, *, now: bool, timeout: float) -> None:
-        from manager.proxy import forget_session
-
-        forget_session(handle.execution_uuid)  # before its address is freed for reuse
+        _forget_routes(handle)
         self._engine_stop(handle, now=now, timeout=timeout)
 
     def _engine_stop(self, handle: Handle, *, now: bool, timeout: float) -> None:
@@ -806,3 +802,11 @@ class SessionService:
     def _uuid(self, db: DbSession, process: ScriptProcess) -> str:
         execution = db.get(Execution, process.execution_id) if process.execution_id else None
         return execution.execution_uuid if execution else f"process-{process.id}"
+
+
+def _forget_routes(handle: Handle) -> None:
+    """Drop the proxy's cached routes to a stopping session, before the engine frees its
+    address for reuse (in the app context of the caller)."""
+    from manager.proxy import forget_session
+
+    forget_session(handle.execution_uuid)
