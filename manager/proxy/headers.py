@@ -46,6 +46,7 @@ DROPPED_REQUEST_KEYS = frozenset(
         "HTTP_X_FORWARDED_PREFIX",
         "HTTP_X_FORWARDED_PORT",
         "HTTP_FORWARDED",
+        "HTTP_X_SM_SESSION",  # the proxy names the session it means (outgoing.request_head)
     }
 )
 

@@ -203,6 +203,9 @@ class ProxyMiddleware:
                 "session %s at %s:%s: %s", target.session_key, target.host, target.port, exc
             )
             self._targets.pop(key)
+            if isinstance(exc, outgoing.Misdirected):
+                # Another container holds the address now: no route may lead there any more.
+                self.forget_session(target.session_key)
             # The cached target may be a session that just ended and was opened again: ask
             # once more, and retry when nothing of the request was sent yet.
             if exc.before_response and not environ.get("sm.proxy_retried"):
@@ -374,11 +377,15 @@ class ProxyMiddleware:
             conn = self.pool.acquire(target.host, target.port)
             try:
                 outgoing.send(conn, head, body, stream)
-                return conn, read_head(conn, method)
+                response = read_head(conn, method)
+                if outgoing.misdirected(response):
+                    raise outgoing.Misdirected()
+                return conn, response
             except UpstreamError as exc:
                 close(conn)
                 if (
                     conn.reused
+                    and not isinstance(exc, outgoing.Misdirected)
                     and exc.before_response
                     and stream is None
                     and (method in IDEMPOTENT or not body)
@@ -412,6 +419,8 @@ class ProxyMiddleware:
 
 
 def _failure(exc: UpstreamError) -> str:
+    if isinstance(exc, outgoing.Misdirected):
+        return "This session's container has gone. Start the script again from its group page."
     if isinstance(exc, UnsafeHeader):
         return "The session's web server sent a header with control characters; it was refused."
     return "The session's web server did not answer."

@@ -10,11 +10,29 @@ from urllib.parse import quote
 from manager.proxy import headers
 from manager.proxy.auth import Identity
 from manager.proxy.resolver import ProxyTarget
-from manager.proxy.upstream import Connection, UpstreamError, send_all
+from manager.proxy.upstream import Connection, ResponseHead, UpstreamError, send_all
 
 MANAGER_TOKEN_PREFIX = "sm_"  # manager.auth.service.TOKEN_PREFIX: every API token starts so
 BODY_BUFFER = 64 * 1024  # request bodies up to this size go out in one write with the head
 SHORT_BODY = "the client sent less body than it announced"
+SESSION_HEADER = "X-SM-Session"  # the session meant; the runner refuses others (smrunner.app)
+MISDIRECTED = 421
+MISMATCH_LINE = "x-sm-session-mismatch:"
+
+
+class Misdirected(UpstreamError):
+    """The container at the route's address serves another session (the engine gave the ended
+    session's address to a new container): nothing of it goes to the client."""
+
+    def __init__(self) -> None:
+        super().__init__("the container at this address serves another session")
+
+
+def misdirected(response: ResponseHead) -> bool:
+    """True when the runner refused the request as meant for another session."""
+    return response.code == MISDIRECTED and any(
+        line[:22].lower() == MISMATCH_LINE for line in response.lines
+    )
 
 
 class ShortBody(ConnectionResetError):
@@ -32,6 +50,7 @@ def request_head(
         "X-Forwarded-Host": environ.get("HTTP_HOST") or _server_host(environ),
         "X-Forwarded-Proto": environ.get("wsgi.url_scheme", "http"),
         "X-Forwarded-Prefix": prefix,
+        SESSION_HEADER: target.session_key,
     }
     skip = headers.connection_tokens(environ)
     authorization = environ.get("HTTP_AUTHORIZATION", "")

@@ -262,7 +262,8 @@ def authz(
     The original request's path comes in ``X-Original-URI`` (its Upgrade header, which a proxy
     does not pass on, in ``X-Original-Upgrade``), its cookies, Origin and Authorization as they
     are. Allowed: 204 with ``X-SM-Upstream`` (``address:port`` of the container),
-    ``X-SM-Prefix``, ``X-SM-Cookie`` (the Cookie header without the manager's cookies),
+    ``X-SM-Prefix``, ``X-SM-Session`` (the session meant, which the runner checks),
+    ``X-SM-Cookie`` (the Cookie header without the manager's cookies),
     ``X-SM-Authorization`` (empty for the manager's own tokens) and the protective headers to
     add. Anything else (no or a stale cookie, another user's session, a session starting or
     ended): 401 or 403, on which the proxy in front hands the request to the manager, which
@@ -304,6 +305,7 @@ def authz(
     headers = [
         ("X-SM-Upstream", f"{target.host}:{target.port}"),
         ("X-SM-Prefix", prefix_of(ids)),
+        ("X-SM-Session", target.session_key),
         ("X-SM-Cookie", identity.cookie),
         ("X-SM-Authorization", authorization),
         *[(f"X-SM-Add-{name}", value) for name, value in proxy.protection(identity)],

@@ -713,6 +713,7 @@ class SessionService:
             user_language=env["USER_LANGUAGE"],
             brand=self.config.brand,
             prefix=prefix if execution.interactive else "",
+            session=execution.execution_uuid,
         )
         return write_context_file(path, document)
 

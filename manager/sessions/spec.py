@@ -150,11 +150,13 @@ def context_document(
     brand: Mapping[str, Any] | None = None,
     prefix: str = "",
     port: int = RUNNER_PORT,
+    session: str = "",
 ) -> dict[str, Any]:
     """The runner's context JSON (see ``runner-image/smrunner/context.py``).
 
     ``ENVIRONMENT`` values are strings, as the seed's environment variables were; parameters
-    keep their JSON types, so scripts get them typed.
+    keep their JSON types, so scripts get them typed. ``session`` (the execution uuid) is what
+    the runner checks the proxy's ``X-SM-Session`` header against.
     """
     environment = {
         "USER_ID": user_id,
@@ -172,6 +174,7 @@ def context_document(
         "brand": dict(brand or {}),
         "prefix": prefix.rstrip("/"),
         "port": port,
+        "session": session,
     }
 
 

@@ -28,6 +28,8 @@ TEMPLATES_DIR = Path(__file__).with_name("templates")
 DEFAULT_BRAND = "ScriptsManager"
 BOOTSTRAP_CSS = "bootstrap5/css/bootstrap.min.css"
 BOOTSTRAP_JS = ("bootstrap5/umd/popper.min.js", "bootstrap5/js/bootstrap.min.js")
+SESSION_HEADER = "HTTP_X_SM_SESSION"  # X-SM-Session: the session the proxy meant to reach
+MISDIRECTED_BODY = b"This request was meant for another session; this one has not seen it.\n"
 
 
 class ScriptFlask(Flask):
@@ -75,6 +77,36 @@ class PrefixMiddleware:
             environ["PATH_INFO"] = path[len(self.prefix) :] or "/"
         elif not environ.get("SCRIPT_NAME"):
             environ["SCRIPT_NAME"] = self.prefix
+        return self.app(environ, start_response)
+
+
+class SessionGuard:
+    """Refuse (421 Misdirected Request) a request the proxy meant for another session.
+
+    Session containers get their addresses from the engine, which hands a freed address to the
+    next container it starts, maybe another user's. A proxy whose route to a session outlived
+    that session's container (another replica's cache, a container that died before the
+    manager noticed) then reaches the new one; the header names the session it meant, and
+    this app answers only its own. ``X-SM-Session-Mismatch`` tells the proxy to look again.
+    A request without the header (a health check, a test) passes.
+    """
+
+    def __init__(self, app: WSGIApplication, session: str) -> None:
+        self.app = app
+        self.session = session
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        meant = environ.pop(SESSION_HEADER, None)
+        if meant is not None and meant != self.session:
+            start_response(
+                "421 Misdirected Request",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(MISDIRECTED_BODY))),
+                    ("X-SM-Session-Mismatch", "1"),
+                ],
+            )
+            return [MISDIRECTED_BODY]
         return self.app(environ, start_response)
 
 
@@ -143,13 +175,16 @@ def create_app(context: SessionContext, secret_key: str | None = None) -> Script
         }
 
     # One proxy hop (the manager) sets these headers; nothing else reaches the container.
-    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-        PrefixMiddleware(app.wsgi_app, context.prefix),
-        x_for=1,
-        x_proto=1,
-        x_host=1,
-        x_port=1,
-        x_prefix=1,
+    app.wsgi_app = SessionGuard(  # type: ignore[method-assign]
+        ProxyFix(
+            PrefixMiddleware(app.wsgi_app, context.prefix),
+            x_for=1,
+            x_proto=1,
+            x_host=1,
+            x_port=1,
+            x_prefix=1,
+        ),
+        context.session,
     )
     return app
 

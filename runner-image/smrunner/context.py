@@ -32,6 +32,7 @@ ENVIRONMENT_KEYS = (
 )
 # The prefix ends up in a Set-Cookie path and in generated URLs: keep it to plain path characters.
 _PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+_SESSION_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 class ContextError(ValueError):
@@ -49,6 +50,10 @@ class SessionContext:
     brand: dict[str, Any] = field(default_factory=dict)
     prefix: str = ""  # the proxy URL prefix without a trailing slash, "" when not proxied
     port: int = DEFAULT_PORT
+    # The run's execution uuid: the proxy names it in X-SM-Session on every request, and a
+    # request naming another session is refused (421), so a route to an address the engine gave
+    # to the next container never reaches that container's app. "" for an unproxied run.
+    session: str = ""
 
     @classmethod
     def from_dict(cls, data: Any) -> SessionContext:
@@ -73,6 +78,9 @@ class SessionContext:
         port = data.get("port") or DEFAULT_PORT
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ContextError(f"'port' must be an integer between 1 and 65535: {port!r}")
+        session = data.get("session") or ""
+        if not isinstance(session, str) or session and not _SESSION_RE.match(session):
+            raise ContextError(f"'session' must be letters, digits and dashes: {session!r}")
         return cls(
             script_path=script_path,
             workspace_path=workspace,
@@ -81,6 +89,7 @@ class SessionContext:
             brand=mappings["brand"],
             prefix=prefix.rstrip("/"),
             port=port,
+            session=session,
         )
 
 

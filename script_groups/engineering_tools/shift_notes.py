@@ -13,7 +13,7 @@ ScriptsManager Metadata:
 
 An example of the older interface: the script parses --data-dir --user-level --port --project-id
 --project-name --theme --language and serves its own Flask app. ScriptsManager starts it with
---data-dir /workspace (the user's project folder) and --port 8080, and proxies its pages like any
+--data-dir /workspace (the user's project folder) and --port 8081, and proxies its pages like any
 interactive script's. Links are relative (no leading "/"), so they stay under the proxy prefix.
 Run it by hand: python shift_notes.py --data-dir /tmp/notes --user-level operator --port 5050 \\
     --project-id 1 --project-name Demo --theme light --language en

@@ -127,3 +127,48 @@ def test_a_session_reopened_at_once_is_served_not_the_old_one(server: Server):
         assert page.status_code == 200, page.text[:300]
         session.post(f"{server.url}/api/sessions/{body['execution_id']}/stop")
         wait_status(server, session, body["execution_id"], {"terminated"})
+
+
+def test_a_route_to_an_address_another_session_now_holds_is_refused(server: Server):
+    """The engine gives an ended session's address to the next container it starts, maybe
+    another user's; a route that outlived its session (another replica's cache, a container
+    that died before the monitor noticed) then leads there. Here two live sessions' recorded
+    addresses are swapped in the database: each route now leads to the other's container, and
+    the real runner (its app for the calculator, the relay in front of the legacy shift notes'
+    own server) refuses the request, so neither page is served through the other's URL."""
+    import sqlite3
+
+    session = login(server)
+    ids = script_ids(server, session)
+    opened = {}
+    for name in ("calculator.py", "shift_notes.py"):
+        body = session.post(f"{server.url}/api/scripts/{ids[name]}/execute", json={}).json()
+        wait_status(server, session, body["execution_id"], {"running"})
+        page = session.get(body["proxy_url"])
+        assert page.status_code == 200, page.text[:300]
+        opened[name] = (body, page.text)
+    calculator, notes = (opened[name][0]["execution_id"] for name in opened)
+    database = sqlite3.connect(server.root / "data" / "scriptsmanager.db")
+    try:
+        query = (
+            "SELECT p.id, p.backend_state FROM script_processes p JOIN execution_logs e"
+            " ON e.id = p.execution_id WHERE e.execution_uuid = ?"
+        )
+        (first, first_state), (second, second_state) = (
+            database.execute(query, (key,)).fetchone() for key in (calculator, notes)
+        )
+        update = "UPDATE script_processes SET backend_state = ? WHERE id = ?"
+        with database:
+            database.execute(update, (second_state, first))
+            database.execute(update, (first_state, second))
+    finally:
+        database.close()
+    time.sleep(2)  # the proxy's cached routes (1.5 s) expire
+    for name, (body, _) in opened.items():
+        answer = session.get(body["proxy_url"])
+        assert answer.status_code == 502, (name, answer.status_code, answer.text[:300])
+        assert "container has gone" in answer.text
+        other_page = next(page for other, (_, page) in opened.items() if other != name)
+        assert other_page not in answer.text
+    for body, _ in opened.values():
+        session.post(f"{server.url}/api/sessions/{body['execution_id']}/stop")

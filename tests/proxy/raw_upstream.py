@@ -18,6 +18,12 @@ RESPONSES = {
         b"X-Content-Type-Options: off\r\nContent-Security-Policy: default-src 'self'\r\n"
         b"Set-Cookie: sm_host=forged; Path=/\r\n\r\nok"
     ),
+    # What a runner answers a request meant for another session (smrunner.app.SessionGuard);
+    # the body stands for that other session's data, which must never reach the client.
+    "/misdirected": (
+        b"HTTP/1.1 421 Misdirected Request\r\nX-SM-Session-Mismatch: 1\r\n"
+        b"Content-Length: 26\r\n\r\nANOTHER-SESSIONS-SECRET-42"
+    ),
 }
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 

@@ -126,13 +126,19 @@ def test_an_entered_session_is_served_by_nginx_with_the_managers_rules(nginx: Fr
     token = nginx.manager.tokens["alice"]
     answer = http.get(
         nginx.url("alice", "/echo?a=1"),
-        headers={"X-CSRFToken": "secret", "Authorization": f"Bearer {token}", **JSON},
+        headers={
+            "X-CSRFToken": "secret",
+            "Authorization": f"Bearer {token}",
+            "X-SM-Session": "exec-bob",  # a client cannot name another session
+            **JSON,
+        },
     )
     assert answer.status_code == 200
     echo = answer.json()
     headers = {k.lower(): v for k, v in echo["headers"].items()}
     assert echo["path"] == "/echo" and echo["args"] == {"a": ["1"]}
     assert headers["x-forwarded-prefix"] == nginx.manager.sessions["alice"]
+    assert headers["x-sm-session"] == "exec-alice"  # the runner checks it (421 otherwise)
     assert "sm_host" not in echo["cookies"] and "sm_session" not in echo["cookies"]
     assert "authorization" not in headers and "x-csrftoken" not in headers
     assert answer.headers["X-Content-Type-Options"] == "nosniff"

@@ -272,3 +272,26 @@ def test_proxied_requests_are_counted_in_the_metrics(manager: Manager) -> None:
     assert lines['sm_proxy_responses_total{status="2xx"}'] >= 3
     assert lines['sm_proxy_responses_total{status="5xx"}'] >= 1
     assert lines["sm_proxy_request_seconds_count"] >= 4
+
+
+def test_the_container_is_told_which_session_is_meant(any_manager: Manager) -> None:
+    http = any_manager.login("alice")
+    echo = http.get(
+        any_manager.url("alice", "/echo"), headers={"X-SM-Session": "exec-bob"}, timeout=10
+    ).json()
+    headers = {k.lower(): v for k, v in echo["headers"].items()}
+    assert headers["x-sm-session"] == "exec-alice"  # the client's own value is dropped
+
+
+def test_a_container_serving_another_session_is_never_relayed(any_manager: Manager) -> None:
+    """The route's address now belongs to another session's container, which refuses the
+    request (421 with X-SM-Session-Mismatch): the proxy drops the route, asks again, and
+    answers 502; nothing of that container's answer reaches the client."""
+    http = any_manager.login("alice")
+    for accept in (HTML, JSON):
+        response = http.get(any_manager.url("raw", "/misdirected"), headers=accept, timeout=10)
+        assert response.status_code == 502
+        assert "container has gone" in response.text
+        assert "ANOTHER-SESSIONS-SECRET" not in response.text
+        assert "X-SM-Session-Mismatch" not in response.headers
+    assert http.get(any_manager.url("alice", "/echo"), timeout=10).status_code == 200
