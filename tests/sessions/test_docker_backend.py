@@ -53,7 +53,8 @@ def test_container_options_harden_every_container() -> None:
     assert options["init"] is True
     assert options["pids_limit"] == 64
     assert options["mem_limit"] == options["memswap_limit"] == "256m"
-    assert options["nano_cpus"] == 500_000_000
+    assert (options["cpu_quota"], options["cpu_period"]) == (250_000, 500_000)
+    assert "nano_cpus" not in options
     assert options["ipc_mode"] == "private"
     assert options["privileged"] is False
     assert options["auto_remove"] is False

@@ -309,13 +309,15 @@ def test_a_standby_has_the_cold_containers_limits_and_mounts(pool_app, api, dock
     # test's may go between the listing and its inspect (404).
     label = f"io.scriptsmanager.execution={run['execution_id']}"
     [cold] = [c.attrs for c in docker_client.containers.list(all=True, filters={"label": label})]
-    keys = ("Memory", "MemorySwap", "NanoCpus", "PidsLimit", "ReadonlyRootfs", "CapDrop",
-            "SecurityOpt", "Tmpfs", "Init", "ShmSize", "OomScoreAdj", "IpcMode", "NetworkMode",
-            "Privileged", "PortBindings", "LogConfig")  # fmt: skip
+    keys = ("Memory", "MemorySwap", "CpuPeriod", "CpuQuota", "NanoCpus", "PidsLimit",
+            "ReadonlyRootfs", "CapDrop", "SecurityOpt", "Tmpfs", "Init", "ShmSize", "OomScoreAdj",
+            "IpcMode", "NetworkMode", "Privileged", "PortBindings", "LogConfig")  # fmt: skip
     assert {k: pooled["HostConfig"].get(k) for k in keys} == {
         k: cold["HostConfig"].get(k) for k in keys
     }
     assert pooled["HostConfig"]["Memory"] == 256 * 1024 * 1024  # the group's metadata.json
+    # The group's 0.5 CPU: half of each period.
+    assert pooled["HostConfig"]["CpuQuota"] * 2 == pooled["HostConfig"]["CpuPeriod"]
     assert pooled["Config"]["User"] == cold["Config"]["User"] == "10001:10001"
 
     def mounts(attrs: dict) -> dict[str, tuple[str, bool]]:
