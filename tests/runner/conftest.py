@@ -53,3 +53,30 @@ def run_runner(
         )
 
     return run
+
+
+@pytest.fixture
+def start_runner(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Return ``start(script, **context)`` launching the runner (output on a pipe, as text);
+    kills what is left at the end."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(script: str, **context: Any) -> subprocess.Popen[str]:
+        context_file, _ = write_session(tmp_path, script, **context)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smrunner"],
+            env=runner_env(context_file),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()

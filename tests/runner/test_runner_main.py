@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -136,32 +136,6 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 15
         if not line and proc.poll() is not None:
             break
     raise AssertionError(f"{needle!r} not seen; output so far: {seen!r}")
-
-
-@pytest.fixture
-def start_runner(tmp_path: Path) -> Iterator[StartRunner]:
-    """Return ``start(script, **context)`` launching the runner; kills what is left at the end."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(script: str, **context: object) -> subprocess.Popen[str]:
-        context_file, _ = write_session(tmp_path, script, **context)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smrunner"],
-            env=runner_env(context_file),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_sigterm_stops_a_batch_script_gracefully(start_runner: StartRunner) -> None:

@@ -12,7 +12,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 from wsgiref.util import is_hop_by_hop
 
 import pytest
-from runner_support import runner_env, write_session
 from smrunner import create_app, load_context, run_script
 from smrunner.context import ContextError, SessionContext
 from smrunner.legacy import child_port, legacy_arguments
@@ -163,53 +161,41 @@ def _get(port: int, session: str | None, path: str = "/echo") -> bytes:
 
 
 def test_the_relay_refuses_another_session_before_the_legacy_script_sees_it(
-    tmp_path: Path,
+    start_runner: Callable[..., subprocess.Popen[str]],
 ) -> None:
     port = _free_port()
     while port == 65535 or _port_taken(port + 1):
         port = _free_port()
-    context_file, _ = write_session(tmp_path, LEGACY_ECHO, "legacy.py", port=port, session=KEY)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smrunner"],
-        env=runner_env(context_file),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:  # once the relay listens it answers 502 until the script serves
-            try:
-                answer = _get(port, None)
-            except ConnectionRefusedError:  # the runner's Python is still starting
-                answer = b""
-            if answer.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
-                break
-            assert answer in (b"",) or answer.startswith(b"HTTP/1.1 502"), answer
-            time.sleep(0.1)
-        assert answer.startswith(b"HTTP/1.1 200"), answer
-        mine = json.loads(_get(port, KEY).partition(b"\r\n\r\n")[2])
-        # The header is removed, and the script is told to close after its answer: every
-        # request comes on a new connection, and the relay checks each.
-        assert mine["session_header"] is None and mine["connection"] == "close"
-        seen = mine["seen"]
-        refused = _get(port, OTHER)
-        assert refused.startswith(b"HTTP/1.1 421"), refused
-        assert b"X-SM-Session-Mismatch: 1" in refused
-        duplicated = f"GET /echo HTTP/1.1\r\nX-SM-Session: {KEY}\r\nX-SM-Session: {OTHER}\r\n\r\n"
-        assert _exchange(port, duplicated.encode()).startswith(b"HTTP/1.1 421")
-        huge = b"GET /echo HTTP/1.1\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n"
-        assert _exchange(port, huge).startswith(b"HTTP/1.1 431")
-        after = json.loads(_get(port, KEY).partition(b"\r\n\r\n")[2])
-        assert after["seen"] == seen + 1  # none of the refused requests reached the script
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
-        assert proc.returncode == 0, output
-        assert f"child port {port + 1}" in output
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc = start_runner(LEGACY_ECHO, name="legacy.py", port=port, session=KEY)
+    deadline = time.monotonic() + 30
+    while True:  # once the relay listens it answers 502 until the script serves
+        try:
+            answer = _get(port, None)
+        except ConnectionRefusedError:  # the runner's Python is still starting
+            answer = b""
+        if answer.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
+            break
+        assert answer in (b"",) or answer.startswith(b"HTTP/1.1 502"), answer
+        time.sleep(0.1)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    mine = json.loads(_get(port, KEY).partition(b"\r\n\r\n")[2])
+    # The header is removed, and the script is told to close after its answer: every request
+    # comes on a new connection, and the relay checks each.
+    assert mine["session_header"] is None and mine["connection"] == "close"
+    seen = mine["seen"]
+    refused = _get(port, OTHER)
+    assert refused.startswith(b"HTTP/1.1 421"), refused
+    assert b"X-SM-Session-Mismatch: 1" in refused
+    duplicated = f"GET /echo HTTP/1.1\r\nX-SM-Session: {KEY}\r\nX-SM-Session: {OTHER}\r\n\r\n"
+    assert _exchange(port, duplicated.encode()).startswith(b"HTTP/1.1 421")
+    huge = b"GET /echo HTTP/1.1\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n"
+    assert _exchange(port, huge).startswith(b"HTTP/1.1 431")
+    after = json.loads(_get(port, KEY).partition(b"\r\n\r\n")[2])
+    assert after["seen"] == seen + 1  # none of the refused requests reached the script
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, output
+    assert f"child port {port + 1}" in output
 
 
 def _port_taken(port: int) -> bool:
