@@ -12,14 +12,19 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from manager.proxy.upstream import READ_SIZE, Connection, ResponseHead, UpstreamError, send_all
+from manager.proxy.upstream import (
+    BODY_BUFFERS,
+    READ_SIZE,
+    Connection,
+    ResponseHead,
+    UpstreamError,
+    send_all,
+)
 
 try:
     from gunicorn.workers.base_async import ALREADY_HANDLED
 except ImportError:  # not running under gunicorn
     ALREADY_HANDLED = None
-
-_buffers: list[bytearray] = []
 
 
 def client_socket(environ: Mapping[str, Any], response: ResponseHead) -> socket.socket | None:
@@ -70,7 +75,7 @@ def send_response(
 
 def _copy(conn: Connection, client: socket.socket, remaining: int) -> None:
     """Relay ``remaining`` body bytes through one reused buffer."""
-    buffer = _buffers.pop() if _buffers else bytearray(READ_SIZE)
+    buffer = BODY_BUFFERS.take()
     view = memoryview(buffer)
     recv_into = conn.sock.recv_into
     try:
@@ -85,5 +90,4 @@ def _copy(conn: Connection, client: socket.socket, remaining: int) -> None:
             remaining -= count
     finally:
         view.release()
-        if len(_buffers) < 16:
-            _buffers.append(buffer)
+        BODY_BUFFERS.give(buffer)

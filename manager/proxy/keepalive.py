@@ -17,6 +17,7 @@ from urllib.parse import unquote_to_bytes
 
 from manager.proxy import direct
 from manager.proxy.routing import PROXY_PATH
+from manager.proxy.upstream import unsafe_head
 
 if TYPE_CHECKING:
     from manager.proxy.middleware import ProxyMiddleware
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 KEEPALIVE = 30.0  # seconds a client connection may stay idle (and a write may block), as gunicorn
 MAX_HEAD = 64 * 1024
 MAX_DRAIN = 1024 * 1024  # unread request body we skip rather than close the connection
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
+RECV_SIZE = 8192  # a connection's receive buffer in this loop (gunicorn reads as much at once)
 
 
 class HandBack(Exception):
@@ -87,6 +88,9 @@ class _RequestReader:
         self.client = client
         self.proxy = proxy
         self.buffer = b""
+        # Reused for every read of this connection: a new bytes object per recv would be a
+        # full-size allocation shrunk to what arrived, each request.
+        self._view = memoryview(bytearray(RECV_SIZE))
         self.base = {
             "wsgi.version": (1, 0),
             "wsgi.errors": first.get("wsgi.errors"),
@@ -112,16 +116,17 @@ class _RequestReader:
         while end < 0:
             if len(self.buffer) > MAX_HEAD:
                 raise HandBack
-            data = self.client.recv(65536)
-            if not data:
+            count = self.client.recv_into(self._view)
+            if not count:
                 if self.buffer:
                     raise HandBack  # gunicorn answers a truncated request
                 return None
-            self.buffer += data
+            self.buffer += self._view[:count]
             end = self.buffer.find(b"\r\n\r\n")
-        head = self.buffer[:end].decode("latin-1")
-        if _UNSAFE.search(head):
+        raw = self.buffer[:end]
+        if unsafe_head(raw, folding=False):
             raise HandBack  # bare CR/LF or control characters: gunicorn refuses them
+        head = raw.decode("latin-1")
         request_line, _, header_block = head.partition("\r\n")
         method, _, rest = request_line.partition(" ")
         target, _, version = rest.partition(" ")
