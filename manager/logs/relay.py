@@ -30,7 +30,7 @@ WriteDebug = Callable[[str, str, str], None]
 
 
 def encode(execution_uuid: str, lines: list[Line]) -> str:
-    return json.dumps([execution_uuid, [line.as_list() for line in lines]])
+    return json.dumps([execution_uuid, lines])  # a Line is a JSON array
 
 
 def decode(message: str | bytes) -> tuple[str, list[Line]]:

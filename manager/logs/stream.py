@@ -70,16 +70,21 @@ def async_mode() -> str:
     return "gevent" if monkey.is_module_patched("socket") else "threading"
 
 
-def chunks(rows: list[list[Any]], limit: int) -> Iterable[list[list[Any]]]:
-    """Split rows of ``[seq, ts, stream, text]`` into messages of about ``limit`` bytes."""
+def chunks(lines: list[Line], limit: int) -> Iterable[tuple[Line, ...]]:
+    """Split lines into messages of about ``limit`` bytes of JSON.
+
+    Tuples, not lists: python-socketio looks for binary data in every list and dict of a
+    message before sending it (a function call a line); tuples, which it does not look into,
+    go into JSON arrays all the same.
+    """
     start, size = 0, 0
-    for index, row in enumerate(rows):
-        size += len(row[3]) + LINE_OVERHEAD
+    for index, line in enumerate(lines):
+        size += len(line.text) + LINE_OVERHEAD
         if size >= limit and index > start:
-            yield rows[start:index]
-            start, size = index, len(row[3]) + LINE_OVERHEAD
-    if start < len(rows):
-        yield rows[start:]
+            yield tuple(lines[start:index])
+            start, size = index, len(line.text) + LINE_OVERHEAD
+    if start < len(lines):
+        yield tuple(lines[start:])
 
 
 @dataclass
@@ -175,10 +180,9 @@ class LiveLogs:
     def _send_batch(self, channel: Channel) -> None:
         lines, channel.pending = channel.pending, []
         channel.published = lines[-1].seq
-        rows = [line.as_list() for line in lines]
         for mask in channel.masks():
             wanted = streams_of(mask)
-            chosen = rows if mask == ALL else [row for row in rows if row[2] in wanted]
+            chosen = lines if mask == ALL else [line for line in lines if line.stream in wanted]
             for part in chunks(chosen, self.max_message):
                 self.server.emit(
                     "lines",
@@ -221,10 +225,10 @@ class LiveLogs:
     def _replay(
         self, sid: str, uuid: str, path: Path, after: int, until: int, wanted: tuple[str, ...]
     ) -> int:
-        rows: list[list[Any]] = []
+        rows: list[Line] = []
         size = 0
         for line in iter_lines(path, after_seq=after, until_seq=until, streams=wanted):
-            rows.append(line.as_list())
+            rows.append(line)
             size += len(line.text) + LINE_OVERHEAD
             if size >= self.max_message:
                 self._send_replay(sid, uuid, rows)
@@ -233,8 +237,8 @@ class LiveLogs:
             self._send_replay(sid, uuid, rows)
         return until
 
-    def _send_replay(self, sid: str, uuid: str, rows: list[list[Any]]) -> None:
-        payload = {"execution_id": uuid, "lines": rows, "replay": True}
+    def _send_replay(self, sid: str, uuid: str, rows: list[Line]) -> None:
+        payload = {"execution_id": uuid, "lines": tuple(rows), "replay": True}  # see chunks
         while self.backlog(sid) > BACKLOG_HIGH:  # a long replay goes at the client's pace
             self.server.sleep(0.05)
         self.server.emit("lines", payload, to=sid, namespace=NAMESPACE)

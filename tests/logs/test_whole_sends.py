@@ -89,3 +89,19 @@ def test_only_the_socketio_path_gets_the_wrapper():
     assert isinstance(seen["/socket.io/"], WholeSocket)
     assert isinstance(seen["/socket.io"], WholeSocket)
     assert seen["/socket.iox"] is raw and seen["/p1-s2-u3/ws"] is raw and seen["/"] is raw
+
+
+def test_only_the_socketio_path_loses_the_offer_of_compression():
+    """Socket.IO's frames go out plain (one deflate per watcher would cost the worker's CPU);
+    a session's own WebSocket, through the proxy, keeps whatever it negotiates."""
+    offers: dict[str, object] = {}
+
+    def app(environ, start_response):
+        offers[environ["PATH_INFO"]] = environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS")
+        return []
+
+    middleware = WholeSends(app)
+    offer = "permessage-deflate; client_max_window_bits"
+    for path in ("/socket.io/", "/p1-s2-u3/ws"):
+        middleware({"PATH_INFO": path, "HTTP_SEC_WEBSOCKET_EXTENSIONS": offer}, lambda *a: None)
+    assert offers == {"/socket.io/": None, "/p1-s2-u3/ws": offer}
