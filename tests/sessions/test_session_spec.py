@@ -120,6 +120,7 @@ def test_context_document_is_what_the_runner_reads() -> None:
         user_id=3, user_level="operator", project_id=11, project_name="Pumps",
         user_theme="dark", user_language="es",
         brand={"name": "SIDEL"}, prefix="/project/11/script/7/user/3/",
+        session="0b7c6a52-5d1e-4c8f-9a7e-3f2d1c0b9a88",
     )  # fmt: skip
     assert document == {
         "script_path": "/scripts/tools/pump_report.py",
@@ -136,6 +137,7 @@ def test_context_document_is_what_the_runner_reads() -> None:
         "brand": {"name": "SIDEL"},
         "prefix": "/project/11/script/7/user/3",
         "port": 8080,
+        "session": "0b7c6a52-5d1e-4c8f-9a7e-3f2d1c0b9a88",
     }
     # The runner's own validation accepts it.
     sys.path.insert(0, str(RUNNER_DIR))
@@ -147,3 +149,4 @@ def test_context_document_is_what_the_runner_reads() -> None:
         sys.path.remove(str(RUNNER_DIR))
     assert context.script_path == "/scripts/tools/pump_report.py"
     assert context.environment["USER_THEME"] == "dark"
+    assert context.session == "0b7c6a52-5d1e-4c8f-9a7e-3f2d1c0b9a88"
