@@ -8,8 +8,10 @@ steady rate (or as fast as it can), and watches the run with lean raw-WebSocket 
 - throughput: lines/s from the container's first print to the last line at a watcher (and to
   the stored file), for one run printing as fast as it can;
 - latency: print-to-watcher p50/p95/max for 1 and 100 watchers at 2,000 and 10,000 lines/s,
-  whether every watcher got every line in order, and the manager worker's CPU (from
-  /proc/<pid>/stat) over the run.
+  whether every watcher got every line in order, the manager worker's CPU (from
+  /proc/<pid>/stat) over the run, and how much of the time was the container's (print to the
+  capture file's stamp);
+- whether the manager deflated its frames: the watchers offer compression as browsers do.
 
     python bench/logs/bench_live.py [--duration 10] [--watchers 1,100] [--rates 2000,10000]
                                     [--burst 200000] [--processes 2]
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -77,6 +80,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
+def stamp_seconds(ts: str) -> float:
+    """Seconds since the epoch of a stored line's stamp (``2026-12-05T10:00:00.123Z``)."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
 def worker_pid(master: int) -> int:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return int(children[0])
@@ -126,8 +134,12 @@ class Bench:
         stdout = read_lines(log, streams=["stdout"])
         first_sent = float(stdout[0].text.split()[1])
         last_sent = float(stdout[-1].text.split()[1])
+        # The capture's stamp of each line (ms): where the print -> watcher time was spent,
+        # in the container (print -> capture file) or in the manager (file -> watcher).
+        captured = [stamp_seconds(line.ts) - float(line.text.split()[1]) for line in stdout]
         info = {
             "cpu": cpu,
+            "captured": captured,
             "first_sent": first_sent,
             "last_sent": last_sent,
             "ended": ended,
@@ -159,12 +171,17 @@ def report_latency(bench: Bench, duration: float, rate: float, watchers: int) ->
                    for r in results)  # fmt: skip
     latencies = [value for r in results for value in r.latencies]
     errors = {r.error for r in results if r.error}
+    captured = info["captured"]
+    deflated = sum(1 for r in results if r.deflated)
     print(f"{watchers:>4} watchers × {rate:>6.0f} lines/s, {count} lines: "
           f"every line to every watcher in order: {'yes' if complete else 'NO'}; "
           f"p50 {percentile(latencies, 0.5) * 1000:6.1f} ms, "
           f"p95 {percentile(latencies, 0.95) * 1000:6.1f} ms, "
           f"max {max(latencies) * 1000:6.1f} ms; manager CPU {info['cpu'] * 100:5.1f} % "
-          f"of a core; messages/watcher {sum(r.messages for r in results) / len(results):.0f}"
+          f"of a core; messages/watcher {sum(r.messages for r in results) / len(results):.0f}; "
+          f"print to capture file p50 {percentile(captured, 0.5) * 1000:.1f} ms, "
+          f"p95 {percentile(captured, 0.95) * 1000:.1f} ms; "
+          f"deflated for {deflated} of {len(results)} watchers"
           + (f"; errors {errors}" if errors else ""), flush=True)  # fmt: skip
     if not complete:
         worst = min(results, key=lambda r: r.timed)
