@@ -32,6 +32,7 @@ log = logging.getLogger("scriptsmanager")
 
 T = TypeVar("T")
 IDLE_CLOSE = 60.0  # seconds after which a run's file is closed when no pump writes to it
+HEAD_SCAN = 2000  # lines of a run's log that ``stderr_head`` looks at
 MiB = 1024 * 1024
 
 
@@ -302,10 +303,16 @@ class LogHub:
         Pump(self, run, backend, handle, follow=False).run()
         self.sync_row(run, wait=5.0)
 
-    def stderr_head(self, execution: Execution, limit: int = 50) -> str:
-        """The first ``limit`` stderr lines of a run (for diagnosing a runner that failed)."""
+    def stderr_head(self, execution: Execution, limit: int = 50, scan: int = HEAD_SCAN) -> str:
+        """The first ``limit`` stderr lines among a run's first ``scan`` lines.
+
+        For diagnosing a runner that failed to start, which prints a few lines. Every run's end
+        asks, on the event loop: a run that printed 200,000 lines and no stderr must not have
+        its whole file read meanwhile (every watcher of every run would wait).
+        """
         path = self.path_for(execution)
-        return "\n".join(line.text for line in read_lines(path, limit=limit, streams=["stderr"]))
+        head = read_lines(path, limit=limit, streams=["stderr"], until_seq=scan)
+        return "\n".join(line.text for line in head)
 
     # ------------------------------------------------------------------ background
 

@@ -205,3 +205,17 @@ def test_a_run_of_200000_lines_keeps_every_line_under_the_default_cap(fake, app,
     assert stored.output.startswith("000001 some output\n")
     assert stored.output.rstrip().endswith("[more output in the log file " + path.name + "]")
     assert len(stored.output) < 2 * 1024 * 1024 + 200  # the row keeps a head, the file all
+
+
+def test_the_stderr_head_of_a_long_run_reads_only_its_head(app, hub, run):
+    """Every run's end asks for it on the event loop: a long run's file is not read whole."""
+    execution, _handle = run
+    with app.app_context():
+        log = hub.open(execution)
+        log.add("stderr", "exec /usr/local/bin/python: no such file", "2026-12-05T10:00:00.1Z")
+        for n in range(100_000):
+            log.add("stdout", f"{n} output", f"2026-12-05T10:00:01.{n:06d}Z")
+        log.add("stderr", "a warning at the end", "2026-12-05T10:00:02.1Z")
+        hub.flush(log)
+        assert hub.stderr_head(execution) == "exec /usr/local/bin/python: no such file"
+        assert "a warning at the end" in hub.stderr_head(execution, scan=200_000)
