@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -37,7 +36,8 @@ sys.path.insert(0, str(HERE))
 
 from lean_client import Result, Watchers  # noqa: E402
 
-from manager.logs.store import count_lines, read_lines  # noqa: E402
+from manager.logs.store import count_lines, parse_record, read_lines  # noqa: E402
+from manager.sessions.capture import stamp_ns  # noqa: E402
 from tests.support.serve import Server, login, script_ids, wait_status  # noqa: E402
 
 SCRIPT = '''"""
@@ -80,9 +80,16 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def stamp_seconds(ts: str) -> float:
-    """Seconds since the epoch of a stored line's stamp (``2026-12-05T10:00:00.123Z``)."""
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+def capture_delays(log: Path) -> list[float]:
+    """Seconds from each stdout line's print (its text) to the capture's stamp (nanoseconds,
+    kept verbatim in the stored record)."""
+    delays = []
+    with open(log, "rb") as records:
+        for record in records:
+            _seq, stamp, stream, text = parse_record(record)
+            if stream == "stdout":
+                delays.append(stamp_ns(stamp) / 1e9 - float(text.split()[1]))
+    return delays
 
 
 def worker_pid(master: int) -> int:
@@ -99,7 +106,8 @@ class Bench:
     def __init__(self, root: Path, processes: int):
         tag = uuid.uuid4().hex[:6]
         self.instance = f"smbench-logs-{tag}"
-        self.server = Server(root, self.instance, self.instance)
+        # The monitor's production pace (the end-to-end tests' 0.3 s would triple its passes).
+        self.server = Server(root, self.instance, self.instance, SM_MONITOR_INTERVAL="1.0")
         (root / "script_groups" / "data_processing" / "bench_lines.py").write_text(SCRIPT)
         self.server.start()
         self.session = login(self.server)
@@ -134,9 +142,9 @@ class Bench:
         stdout = read_lines(log, streams=["stdout"])
         first_sent = float(stdout[0].text.split()[1])
         last_sent = float(stdout[-1].text.split()[1])
-        # The capture's stamp of each line (ms): where the print -> watcher time was spent,
-        # in the container (print -> capture file) or in the manager (file -> watcher).
-        captured = [stamp_seconds(line.ts) - float(line.text.split()[1]) for line in stdout]
+        # The capture's stamp of each line: where the print -> watcher time was spent, in the
+        # container (print -> capture file) or in the manager (file -> watcher).
+        captured = capture_delays(log)
         info = {
             "cpu": cpu,
             "captured": captured,
