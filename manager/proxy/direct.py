@@ -21,6 +21,8 @@ from manager.proxy.upstream import (
     send_all,
 )
 
+GATHER = 32 * 1024  # bodies up to this size leave with their head, in one write
+
 try:
     from gunicorn.workers.base_async import ALREADY_HANDLED
 except ImportError:  # not running under gunicorn
@@ -66,11 +68,38 @@ def send_response(
     if len(rest) >= length:
         send_all(client, head + rest[:length] if length else head)
         return len(rest) == length
+    if length <= GATHER:
+        # The container sent its head before a small body (Flask/gunicorn write them
+        # separately): wait for the body and answer in one write, as a buffering proxy does,
+        # rather than two writes and two wake-ups of the client.
+        send_all(client, head + rest + _read_exactly(conn, length - len(rest)))
+        return True
     client.sendall(head + rest if len(rest) < 16384 else head)
     if len(rest) >= 16384:
         client.sendall(rest)
     _copy(conn, client, length - len(rest))
     return True
+
+
+def _read_exactly(conn: Connection, count: int) -> bytes:
+    """The next ``count`` body bytes (a few KiB at most), read into a reused buffer."""
+    buffer = BODY_BUFFERS.take()
+    view = memoryview(buffer)
+    recv_into = conn.sock.recv_into
+    filled = 0
+    try:
+        while filled < count:
+            try:
+                got = recv_into(view[filled:count])
+            except OSError as exc:
+                raise UpstreamError(f"reading body: {exc}", before_response=False) from exc
+            if not got:
+                raise UpstreamError("body cut short", before_response=False)
+            filled += got
+        return bytes(view[:count])
+    finally:
+        view.release()
+        BODY_BUFFERS.give(buffer)
 
 
 def _copy(conn: Connection, client: socket.socket, remaining: int) -> None:

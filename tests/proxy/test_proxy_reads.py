@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from manager.proxy import upstream
+from manager.proxy import direct, upstream
 from manager.proxy.upstream import Connection, UnsafeHeader, read_head, unsafe_head
 
 # The rule as a regular expression (what the proxy used before): unsafe_head must agree.
@@ -121,3 +121,59 @@ def test_buffers_keep_a_bounded_number() -> None:
     again = [buffers.take() for _ in range(3)]
     assert buffers.made == 6  # two came back from the idle list, one was made
     assert all(len(buffer) == 16 for buffer in again)
+
+
+class _Recorder:
+    """A client socket that records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+
+def test_a_small_body_sent_after_its_head_leaves_in_one_write(
+    pair: tuple[Connection, socket.socket],
+) -> None:
+    """gunicorn writes a small response's head and body separately; the client gets both in
+    one write (one wake-up), not two."""
+    conn, peer = pair
+    peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n")
+    head = read_head(conn, "GET")
+    assert head.rest == b""
+    peer.sendall(b"hello")
+    peer.sendall(b" world")
+    client = _Recorder()
+    reusable = direct.send_response(client, conn, head, [("X-A", "b")], closing=False)  # type: ignore[arg-type]
+    assert reusable
+    assert client.writes == [b"HTTP/1.1 200 OK\r\nX-A: b\r\n\r\nhello world"]
+
+
+def test_a_large_body_is_relayed_as_it_comes(pair: tuple[Connection, socket.socket]) -> None:
+    conn, peer = pair
+    size = direct.GATHER + 1
+    peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+    head = read_head(conn, "GET")
+    peer.sendall(b"x" * size)
+    client = _Recorder()
+    assert direct.send_response(client, conn, head, [], closing=False)  # type: ignore[arg-type]
+    assert client.writes[0] == b"HTTP/1.1 200 OK\r\n\r\n" and len(client.writes) > 1
+    assert b"".join(client.writes[1:]) == b"x" * size
+
+
+def test_a_small_body_cut_short_is_an_upstream_error(
+    pair: tuple[Connection, socket.socket],
+) -> None:
+    conn, peer = pair
+    peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhel")
+    head = read_head(conn, "GET")
+    peer.close()
+    client = _Recorder()
+    with pytest.raises(upstream.UpstreamError, match="cut short"):
+        direct.send_response(client, conn, head, [], closing=False)  # type: ignore[arg-type]
+    assert client.writes == []  # nothing of a broken response reached the client
