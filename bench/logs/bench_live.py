@@ -13,6 +13,10 @@ steady rate (or as fast as it can), and watches the run with lean raw-WebSocket 
   capture file's stamp);
 - whether the manager deflated its frames: the watchers offer compression as browsers do.
 
+Every watcher checks that it got every line once, in order; every ``--timed-every``-th (10th)
+also notes each line's latency (the watchers share the manager's two cores here: reading every
+line at all of them cost more CPU than the manager's sending).
+
     python bench/logs/bench_live.py [--duration 10] [--watchers 1,100] [--rates 2000,10000]
                                     [--burst 200000] [--processes 2]
 """
@@ -103,7 +107,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, root: Path, processes: int):
+    def __init__(self, root: Path, processes: int, timed_every: int = 1):
         tag = uuid.uuid4().hex[:6]
         self.instance = f"smbench-logs-{tag}"
         # The monitor's production pace (the end-to-end tests' 0.3 s would triple its passes).
@@ -115,6 +119,7 @@ class Bench:
         self.cookie = "; ".join(f"{k}={v}" for k, v in self.session.cookies.items())
         self.worker = worker_pid(self.server.process.pid)  # type: ignore[union-attr]
         self.processes = processes
+        self.timed_every = timed_every
         # <group>/<user id>/<project id>: the one user here runs in one project
         self.workspace = root / "data" / "script_groups" / "data_processing"
 
@@ -129,7 +134,8 @@ class Bench:
         wait_status(self.server, self.session, run_id, {"running"})
         timeout = 60 + (count / rate if rate else count / 5000)
         crowd = Watchers(self.server.url, self.cookie, run_id, watchers, count, timeout,
-                         processes=min(self.processes, watchers))  # fmt: skip
+                         processes=min(self.processes, watchers),
+                         timed_every=self.timed_every)  # fmt: skip
         crowd.wait_joined()
         cpu_before, began = cpu_seconds(self.worker), time.time()
         workspaces = [path for path in self.workspace.glob("*/*") if path.is_dir()]
@@ -177,7 +183,8 @@ def report_latency(bench: Bench, duration: float, rate: float, watchers: int) ->
     results, info = bench.run(count, rate, watchers)
     complete = all(r.timed == count and r.last_n == count and r.in_order and not r.error
                    for r in results)  # fmt: skip
-    latencies = [value for r in results for value in r.latencies]
+    latencies = [value for r in results if r.sampled for value in r.latencies]
+    sampled = sum(1 for r in results if r.sampled)
     errors = {r.error for r in results if r.error}
     captured = info["captured"]
     deflated = sum(1 for r in results if r.deflated)
@@ -189,7 +196,8 @@ def report_latency(bench: Bench, duration: float, rate: float, watchers: int) ->
           f"of a core; messages/watcher {sum(r.messages for r in results) / len(results):.0f}; "
           f"print to capture file p50 {percentile(captured, 0.5) * 1000:.1f} ms, "
           f"p95 {percentile(captured, 0.95) * 1000:.1f} ms; "
-          f"deflated for {deflated} of {len(results)} watchers"
+          f"deflated for {deflated} of {len(results)} watchers; "
+          f"latencies of every line at {sampled} of them"
           + (f"; errors {errors}" if errors else ""), flush=True)  # fmt: skip
     if not complete:
         worst = min(results, key=lambda r: r.timed)
@@ -244,9 +252,12 @@ def main() -> None:
     parser.add_argument("--rates", default="2000,10000")
     parser.add_argument("--burst", type=int, default=200_000)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--timed-every", type=int, default=10,
+                        help="every n-th watcher times each line; the others check order "
+                        "and count (1: all time every line)")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sm-bench-logs-") as tmp:
-        bench = Bench(Path(tmp), args.processes)
+        bench = Bench(Path(tmp), args.processes, args.timed_every)
         try:
             if args.burst:
                 report_throughput(bench, args.burst)
