@@ -11,12 +11,13 @@ Prints each figure at the end of the warm-up (the first tenth of the run: the re
 the same run), at the end, its maximum, and the RSS trend over the rest of the run (MiB per
 10 minutes, a least-squares slope), plus the cycles done, errors and containers left behind.
 
-    python bench/soak/bench_soak.py [--duration 1800] [--workers 4] [--sample 10]
+    python bench/soak/bench_soak.py [--duration 1800] [--workers 4] [--sample 10] [--save FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import threading
@@ -30,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import benchlib  # noqa: E402
 
 FIGURES = ("rss_mib", "fds", "threads", "greenlets", "db_checked_out", "db_idle_in_pool")
+# The memory behind the RSS, where the probe has them: glibc's heap (handed out, free inside
+# it), SQLite's caches, CPython's small-object arenas. Each gets a trend, as the RSS does.
+MEMORY = ("malloc_in_use_mib", "malloc_free_mib", "sqlite_mib", "pymalloc_arenas_mib")
 
 
 class Soak:
@@ -142,7 +146,7 @@ def rows(f: dict) -> list[tuple[str, str, str]]:
          str(f["cycles"]), f"batch runs {f['batches']}; errors {len(f['errors'])} (target 0); "
          f"containers left {f['left']}"),
     ]  # fmt: skip
-    for key in FIGURES:
+    for key in FIGURES + MEMORY:
         values = [s[key] for s in after if s.get(key) is not None]
         if not values:
             continue
@@ -153,12 +157,25 @@ def rows(f: dict) -> list[tuple[str, str, str]]:
     trend = slope([(s["t"], s["rss_mib"]) for s in after]) * 600
     out.append(("soak: manager RSS trend after warm-up", f"{trend:+.1f} MiB/10 min",
                 "target flat (about 0)"))  # fmt: skip
+    for key in MEMORY:
+        points = [(s["t"], s[key]) for s in after if s.get(key) is not None]
+        if points:
+            trend = slope(points) * 600
+            name = key.removesuffix("_mib")
+            out.append((f"soak: manager {name} trend", f"{trend:+.1f} MiB/10 min", ""))
     return out
 
 
-def run(duration: float = 1800, workers: int = 4, sample: float = 10) -> dict:
+def run(
+    duration: float = 1800, workers: int = 4, sample: float = 10, save: Path | None = None
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="sm-bench-soak-") as tmp:
-        return Soak(Path(tmp), duration, workers, sample).run()
+        soak = Soak(Path(tmp), duration, workers, sample)
+        try:
+            return soak.run()
+        finally:
+            if save is not None and soak.manager.probe.path.exists():
+                shutil.copyfile(soak.manager.probe.path, save)
 
 
 def main() -> None:
@@ -166,8 +183,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=1800)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--sample", type=float, default=10)
+    parser.add_argument("--save", type=Path, help="keep the probe's samples (JSON lines) here")
     args = parser.parse_args()
-    figures = run(args.duration, args.workers, args.sample)
+    figures = run(args.duration, args.workers, args.sample, args.save)
     print(benchlib.machine_line(figures["machine"]))
     table = rows(figures)
     width = max(len(r[0]) for r in table)
