@@ -264,6 +264,8 @@ def _head(
     chunked = False
     keep_alive = version == "HTTP/1.1"
     for line in lines:
+        if line[:1] not in "cCtT":
+            continue  # not Content-Length, Connection or Transfer-Encoding (most lines)
         name, _, value = line.partition(":")
         lowered = name.strip().lower()
         if lowered == "content-length":
