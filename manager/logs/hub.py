@@ -97,6 +97,9 @@ class LogHub:
         self.pumps_here = True
         self.forward_debug: Callable[[str, str, str], None] | None = None
         self.tick_hooks: list[Callable[[], None]] = []  # called after each flush pass
+        # Called when a pump read a session's output to its end: the session monitor looks
+        # again soon, so a finished run is recorded without waiting for its next pass.
+        self.output_ended: Callable[[], None] | None = None
         self._runs: dict[str, RunLog] = {}
         self._usernames: dict[int, str] = {}
         self._lock = threading.Lock()

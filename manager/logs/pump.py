@@ -247,6 +247,9 @@ class Pump:
             self.hub.flush(run)
             self.hub.sync_row(run)
             self.done.set()
+        ended = self.hub.output_ended
+        if ended is not None and self.follow and self.error is None:
+            ended()
 
 
 def write_row(

@@ -33,6 +33,7 @@ log = logging.getLogger("scriptsmanager")
 
 LEADER_LOCK = "session-monitor"
 
+NUDGE_DELAY = 0.1  # seconds after a run's output ended before the monitor looks again
 START_DEADLINE = 60  # seconds an interactive session may take to answer its health check
 STOP_DEADLINE = 30  # seconds a session may stay "stopping" before it is killed
 MEMORY_SAMPLE_EVERY = 5.0  # seconds between two memory samples of one session
@@ -560,17 +561,32 @@ class SessionMonitor:
         self.holder = f"{default_holder()}:{uuid4().hex[:8]}"
         self.leader = False
         self._stop = threading.Event()
+        self._nudged = threading.Event()  # the pause ends early (stop, or a run's output ended)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        hub = self.app.extensions.get("sm_logs")
+        if hub is not None:
+            hub.output_ended = self.nudge
         self._thread = threading.Thread(target=self._run, name="sm-session-monitor", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake_event().set()
+        self._nudged.set()
+
+    def nudge(self) -> None:
+        """A session's output ended: pass again in a moment (its container exits right after
+        writing the end), not at the next interval. A batch run is recorded done that much
+        sooner; under load a pass waited up to a whole interval behind it."""
+        timer = threading.Timer(NUDGE_DELAY, lambda: self._wake_event().set())
+        timer.daemon = True
+        timer.start()
+
+    def _wake_event(self) -> threading.Event:
         pool = self.monitor.service.pool
-        if pool is not None:
-            pool.wake.set()
+        return pool.wake if pool is not None and self.leader else self._nudged
 
     def _lead(self, engine: Any) -> bool:
         """Take or renew the lease; tell the log hub whether pumps run in this process."""
@@ -619,9 +635,7 @@ class SessionMonitor:
                 locks.release(db.engine, LEADER_LOCK, self.holder)
 
     def _pause(self) -> None:
-        """Wait ``interval`` seconds, or less when a request woke the warm pool's filler."""
-        pool = self.monitor.service.pool
-        if pool is None or not self.leader:
-            self._stop.wait(self.interval)
-            return
-        pool.wake.wait(self.interval)
+        """Wait ``interval`` seconds, or less when a request woke the warm pool's filler or a
+        run's output ended (the pool clears its event when it fills)."""
+        self._wake_event().wait(self.interval)
+        self._nudged.clear()
