@@ -58,7 +58,8 @@ def env_image(client: Any) -> str:
 
 
 def process_memory(container_id: str) -> list[dict[str, Any]]:
-    """Each process of the container: pid, command line, threads, smaps_rollup figures in KiB."""
+    """Each process of the container: pid, parent pid, command line, threads, smaps_rollup
+    figures in KiB."""
     procs = Path(f"/sys/fs/cgroup/memory/docker/{container_id}/cgroup.procs")
     if not procs.exists():
         procs = Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cgroup.procs")
@@ -81,6 +82,8 @@ def process_memory(container_id: str) -> list[dict[str, Any]]:
         for line in status:
             if line.startswith("Threads:"):
                 row["threads"] = int(line.split()[1])
+            elif line.startswith("PPid:"):
+                row["ppid"] = int(line.split()[1])
         found.append(row)
     return found
 

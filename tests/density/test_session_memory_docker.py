@@ -57,6 +57,10 @@ def test_an_idle_interactive_session_stays_within_30_mib(
         backend.remove(handle)
     figures = f"{total:.1f} MiB (anon {anon:.1f} MiB):\n{_table(processes)}"
     assert total <= SESSION_LIMIT_MIB, f"an idle calculator session uses {figures}"
-    captures = [row for row in processes if row["cmd"] == "python -m smrunner"]
+    # The capture forks the runner, so both run as "python -m smrunner": the capture is the one
+    # whose parent is not another of them.
+    runners = [row for row in processes if row["cmd"] == "python -m smrunner"]
+    captures = [row for row in runners if row.get("ppid") not in {r["pid"] for r in runners}]
+    assert len(captures) == 1, f"one capture process: {figures}"
     for row in captures:
         assert row["Pss_Anon"] / 1024 <= CAPTURE_LIMIT_MIB, f"the capture process grew: {figures}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -69,7 +70,13 @@ def test_a_full_log_disk_cuts_the_run_and_the_manager_stays_up(server: Server):
     assert seqs == sorted(set(seqs))
     assert requests.get(server.url + "/health", timeout=10).status_code == 200
 
-    # Its capture went with it; something else fills the disk now.
+    # Its capture goes with it (removed with its container, after its end is recorded); then
+    # something else fills the disk.
+    capture = server.root / "logs" / "capture" / run["execution_id"]
+    deadline = time.monotonic() + 60
+    while capture.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not capture.exists(), "the ended run's capture folder stayed"
     filler = server.root / "logs" / "filler"
     with open(filler, "wb") as handle, contextlib.suppress(OSError):
         while True:
