@@ -77,6 +77,7 @@ class ProxyMiddleware:
         self._targets = TtlCache(RESOLVE_TTL)
         self._touched: dict[str, float] = {}
         self._login_url: str | None = None
+        self._counters: dict[str, Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         site = self.router.site(environ.get("HTTP_HOST", "")) if self.router.isolated else None
@@ -105,7 +106,11 @@ class ProxyMiddleware:
         """Metrics of one proxied request: latency, and the status class it was answered with."""
         metrics.PROXY_LATENCY.observe(self.clock() - began)
         code = environ.get(STATUS_KEY)
-        metrics.PROXY_RESPONSES.labels(metrics.status_class(code) if code else "other").inc()
+        kind = metrics.status_class(code) if code else "other"
+        counter = self._counters.get(kind)
+        if counter is None:  # the labelled child, looked up once per class, not per request
+            counter = self._counters[kind] = metrics.PROXY_RESPONSES.labels(kind)
+        counter.inc()
 
     def serves_fast(self, environ: dict[str, Any]) -> bool:
         """True when a keep-alive request is a relay this proxy serves without Flask."""
