@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from runner_support import ENVIRONMENT, runner_env, write_session
@@ -75,36 +76,25 @@ def _get(url: str) -> tuple[int, str]:
             time.sleep(0.2)
 
 
-def test_the_shipped_example_serves_on_its_port_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_the_shipped_example_serves_on_its_port_and_stops_on_sigterm(
+    tmp_path: Path, start_runner: Callable[..., subprocess.Popen[str]]
+) -> None:
     port = _free_port()
-    context_file, data = write_session(
-        tmp_path, SHIFT_NOTES.read_text(), "shift_notes.py", port=port
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smrunner"],
-        env=runner_env(context_file),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        status, body = _get(f"http://127.0.0.1:{port}/api/project-info")
-        assert status == 200
-        info = json.loads(body)
-        assert info["project_name"] == "Water <Analysis>" and info["language"] == "es"
-        assert info["data_dir"] == data["workspace_path"]
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/notes", data=b"text=valve+3+ok")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert "valve 3 ok" in response.read().decode()  # after the redirect to ./
-        assert (Path(data["workspace_path"]) / "shift_notes.json").is_file()
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
-        assert proc.returncode == 0, output
-        assert "Starting shift notes for project: Water <Analysis>" in output
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc = start_runner(SHIFT_NOTES.read_text(), name="shift_notes.py", port=port)
+    workspace = tmp_path / "workspace"  # runner_support.write_session's
+    status, body = _get(f"http://127.0.0.1:{port}/api/project-info")
+    assert status == 200
+    info = json.loads(body)
+    assert info["project_name"] == "Water <Analysis>" and info["language"] == "es"
+    assert info["data_dir"] == str(workspace)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/notes", data=b"text=valve+3+ok")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert "valve 3 ok" in response.read().decode()  # after the redirect to ./
+    assert (workspace / "shift_notes.json").is_file()
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, output
+    assert "Starting shift notes for project: Water <Analysis>" in output
 
 
 def test_the_manager_treats_a_legacy_script_as_interactive() -> None:
