@@ -19,6 +19,8 @@ import pytest
 import requests
 from raw_upstream import RawServer
 
+from manager.proxy.upstream import Connection
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PASSWORD = "password123"
@@ -289,3 +291,13 @@ def serve_dev_manager(
 def any_manager(request: pytest.FixtureRequest) -> Manager:
     """Both servers: gunicorn+gevent (direct socket writes) and werkzeug (plain WSGI)."""
     return request.getfixturevalue("manager" if request.param == "gunicorn" else "dev_manager")
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Connection, socket.socket]]:
+    """A connection the proxy reads from, and the other end (the "container") to write."""
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)
+    yield Connection(ours, ("test", 0)), theirs
+    ours.close()
+    theirs.close()

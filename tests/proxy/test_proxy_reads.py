@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import socket
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -51,15 +50,6 @@ def test_smuggling_heads_are_unsafe(head: bytes) -> None:
 def test_ordinary_heads_are_safe() -> None:
     assert not unsafe_head(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Tab: a\tb \xe9")
     assert not unsafe_head(b"")
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[Connection, socket.socket]]:
-    ours, theirs = socket.socketpair()
-    ours.settimeout(5)
-    yield Connection(ours, ("test", 0)), theirs
-    ours.close()
-    theirs.close()
 
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,15 +17,6 @@ from manager.proxy.upstream import (
     iter_until_close,
     read_head,
 )
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[Connection, socket.socket]]:
-    ours, theirs = socket.socketpair()
-    ours.settimeout(5)
-    yield Connection(ours, ("test", 0)), theirs
-    ours.close()
-    theirs.close()
 
 
 def test_head_with_body_in_the_same_read(pair: tuple[Connection, socket.socket]) -> None:
