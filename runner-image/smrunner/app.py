@@ -14,7 +14,7 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 
-from smrunner.context import SessionContext
+from smrunner.context import MISDIRECTED_TEXT, MISMATCH_HEADER, SessionContext
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -29,7 +29,7 @@ DEFAULT_BRAND = "ScriptsManager"
 BOOTSTRAP_CSS = "bootstrap5/css/bootstrap.min.css"
 BOOTSTRAP_JS = ("bootstrap5/umd/popper.min.js", "bootstrap5/js/bootstrap.min.js")
 SESSION_HEADER = "HTTP_X_SM_SESSION"  # X-SM-Session: the session the proxy meant to reach
-MISDIRECTED_BODY = b"This request was meant for another session; this one has not seen it.\n"
+MISDIRECTED_BODY = MISDIRECTED_TEXT.encode()
 
 
 class ScriptFlask(Flask):
@@ -103,7 +103,7 @@ class SessionGuard:
                 [
                     ("Content-Type", "text/plain; charset=utf-8"),
                     ("Content-Length", str(len(MISDIRECTED_BODY))),
-                    ("X-SM-Session-Mismatch", "1"),
+                    MISMATCH_HEADER,
                 ],
             )
             return [MISDIRECTED_BODY]

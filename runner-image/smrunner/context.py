@@ -33,6 +33,10 @@ ENVIRONMENT_KEYS = (
 # The prefix ends up in a Set-Cookie path and in generated URLs: keep it to plain path characters.
 _PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 _SESSION_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# A request the proxy meant for another session (``SessionContext.session``) is refused with 421
+# and this header, which tells the proxy to look the session up again (smrunner.app, .legacy).
+MISMATCH_HEADER = ("X-SM-Session-Mismatch", "1")
+MISDIRECTED_TEXT = "This request was meant for another session; this one has not seen it.\n"
 
 
 class ContextError(ValueError):

@@ -29,7 +29,7 @@ import sys
 import threading
 from pathlib import Path
 
-from smrunner.context import SessionContext
+from smrunner.context import MISDIRECTED_TEXT, MISMATCH_HEADER, SessionContext
 
 log = logging.getLogger("smrunner")
 
@@ -49,11 +49,7 @@ def _plain(status: str, text: str, *headers: str) -> bytes:
     return "\r\n".join(lines).encode() + body
 
 
-MISDIRECTED = _plain(
-    "421 Misdirected Request",
-    "This request was meant for another session; this one has not seen it.\n",
-    "X-SM-Session-Mismatch: 1",
-)
+MISDIRECTED = _plain("421 Misdirected Request", MISDIRECTED_TEXT, ": ".join(MISMATCH_HEADER))
 NOT_UP = _plain("502 Bad Gateway", "The script's server is not answering.\n")
 TOO_LARGE = _plain("431 Request Header Fields Too Large", "The request head is too large.\n")
 
