@@ -12,6 +12,9 @@ engine and the run's capture file, whose records carry the runner's own stamps:
 - ``enter``: ``/__sm/enter`` answered (the ticket redeemed, a redirect to the page);
 - ``page``: the first 200 of the page (after as many asks as the proxy needed).
 
+Pooled starts come two ways: ``pooled`` executes 0.5 s after the standby said it was ready (a
+person reading the form), ``pooled-soon`` at once (its container is a fresh one then).
+
     python bench/sessions/probe_start.py [--runs 5]
 """
 
@@ -124,7 +127,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     instance = f"smprobe-{uuid.uuid4().hex[:6]}"
-    rows: dict[str, list[dict[str, float]]] = {"cold": [], "pooled": []}
+    rows: dict[str, list[dict[str, float]]] = {"cold": [], "pooled": [], "pooled-soon": []}
     with tempfile.TemporaryDirectory(prefix="sm-probe-") as tmp:
         server = Server(Path(tmp), instance, instance, SM_MONITOR_INTERVAL="0.05")
         server.start()
@@ -138,12 +141,13 @@ def main() -> None:
                 wait_pool(instance, 0)
                 rows["cold"].append(one_start(server, session, calculator))
                 set_pool_size(server, session, group_id, 1)
-                url = f"{server.url}/api/scripts/{calculator}/presets"
-                assert session.get(url).status_code == 200
-                wait_pool(instance, 1)
-                wait_ready(server)
-                time.sleep(0.5)
-                rows["pooled"].append(one_start(server, session, calculator, pooled=True))
+                for mode, pause in (("pooled", 0.5), ("pooled-soon", 0.0)):
+                    url = f"{server.url}/api/scripts/{calculator}/presets"
+                    assert session.get(url).status_code == 200
+                    wait_pool(instance, 1)
+                    wait_ready(server)
+                    time.sleep(pause)
+                    rows[mode].append(one_start(server, session, calculator, pooled=True))
         finally:
             server.kill()
             cleanup(instance)

@@ -43,6 +43,7 @@ from __future__ import annotations
 # signal module's enums (enum and its imports) 0.7 MiB: _signal is its C half, with the same
 # functions and constants, as plain ints.
 import _signal
+import _socket
 import os
 import select
 import sys
@@ -58,6 +59,8 @@ PIPE_SIZE = 1024 * 1024  # the most an unprivileged process may ask for (fs.pipe
 DRAIN_GRACE = 2.0  # seconds to wait for output after the runner exited (its children may print)
 POLL_MS = 250  # how often the loop looks whether the runner exited while its pipes stay open
 MALLOC_ARENA_MAX = "2"
+ROUTE_GATEWAY = 0x2  # RTF_GATEWAY in /proc/net/route's flags
+DISCARD_PORT = 9
 F_SETPIPE_SZ = 1031
 
 
@@ -364,8 +367,45 @@ def run_captured(fd: int) -> int:
     return status
 
 
+def default_gateway(routes: str) -> str | None:
+    """The IPv4 default gateway in the text of ``/proc/net/route``, or None without one."""
+    for line in routes.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == "00000000" and int(fields[3], 16) & ROUTE_GATEWAY:
+            return _socket.inet_ntoa(int(fields[2], 16).to_bytes(4, "little"))
+    return None
+
+
+def announce_address(routes_path: str = "/proc/net/route") -> None:
+    """Make this container's address known on its network now: send one empty datagram to the
+    gateway, which costs an ARP request that every host on the bridge learns from.
+
+    Docker 20.10 does not announce a new container's address. When the manager had already
+    sent a packet to that address (a connection to the session that had it before, closing), the
+    kernel's pending lookup is asked again only after a second (``retrans_time``), and the first
+    page of the new session waited that long. Any ARP request from this address answers a
+    pending lookup at once. The datagram itself goes to the discard port and is dropped (the
+    host's firewall drops new connections from session bridges); no network, no gateway: nothing
+    is sent.
+    """
+    try:
+        with open(routes_path) as routes:
+            gateway = default_gateway(routes.read())
+        if gateway is None:
+            return
+        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.sendto(b"", (gateway, DISCARD_PORT))
+        finally:
+            sock.close()
+    except OSError:
+        pass  # best effort: the address becomes known at the next lookup anyway
+
+
 def main() -> int:
     """Capture when the manager asked for it (``SM_CAPTURE_DIR``), else run the runner here."""
+    announce_address()
     fd = _open_capture()
     if fd is None:
         from smrunner.main import main as run
