@@ -24,19 +24,20 @@ Functions flush but never commit: the caller commits (and serialises concurrent 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass, field
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from manager.catalog.fields import SCRIPT_FIELDS, normalize_fields
 from manager.catalog.files import (
     METADATA_FILE,
     SCRIPT_METADATA_FILE,
     GroupFiles,
+    doc_names,
     load_group_files,
 )
 from manager.catalog.header import HeaderResult, parse_header
@@ -48,6 +49,7 @@ from manager.catalog.metadata import (
     update_group_metadata,
     update_script_metadata,
 )
+from manager.catalog.report import DiscoveryReport
 from manager.extensions import DbSession
 from manager.models.catalog import Script, ScriptGroup
 from manager.models.user import LANGUAGES
@@ -65,50 +67,6 @@ __all__ = [
 
 LOCKED_LEVEL = "admin"
 MAX_FILENAME = 100
-
-
-@dataclass
-class DiscoveryReport:
-    """What a scan changed. Keys are ``group`` or ``group/script.py``."""
-
-    added: list[str] = field(default_factory=list)
-    reactivated: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    deactivated: list[str] = field(default_factory=list)
-    invalid: dict[str, str] = field(default_factory=dict)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        """True when any row was added, reactivated, updated or deactivated."""
-        return bool(self.added or self.reactivated or self.updated or self.deactivated)
-
-    def summary(self) -> str:
-        """One line for the log: counts of scripts and groups, then the invalid items and errors.
-
-        Scripts and groups are counted apart: "6 scripts, 3 groups added", never "9 added".
-        """
-        parts = [
-            f"{_counted(self.added)} added",
-            f"{_counted(self.reactivated)} reactivated",
-            f"{_counted(self.updated)} updated",
-            f"{_counted(self.deactivated)} deactivated",
-        ]
-        if self.invalid:
-            parts.append("invalid: " + ", ".join(sorted(self.invalid)))
-        if self.errors:
-            parts.append("errors: " + "; ".join(self.errors))
-        return ", ".join(parts)
-
-
-def _counted(keys: list[str]) -> str:
-    """Count report keys (``group/script.py`` or ``group``) as "2 scripts, 1 group"; "0" if none."""
-    scripts = sum("/" in key for key in keys)
-    groups = len(keys) - scripts
-    words = [f"{n} {noun}{'s' if n != 1 else ''}" for n, noun in ((scripts, "script"),
-             (groups, "group")) if n]  # fmt: skip
-    return ", ".join(words) or "0"
 
 
 def discover(
@@ -177,14 +135,14 @@ def _discover(
             report.errors.append(f"{only_group!r} is not a group folder name")
             return report
         names = [only_group] if (groups_dir / only_group).is_dir() else []
-        rows = session.scalars(
-            select(ScriptGroup).where(ScriptGroup.directory_path == only_group)
-        ).all()
+        query = select(ScriptGroup).where(ScriptGroup.directory_path == only_group)
     else:
         names = sorted(
             p.name for p in groups_dir.iterdir() if p.is_dir() and _is_group_name(p.name)
         )
-        rows = session.scalars(select(ScriptGroup)).all()
+        query = select(ScriptGroup)
+    # Every group's scripts in one more query, not one query (and autoflush) per group.
+    rows = session.scalars(query.options(selectinload(ScriptGroup.scripts))).all()
     by_dir = {group.directory_path: group for group in rows}
     for name in names:
         if len(name) > 255:
@@ -199,6 +157,7 @@ def _discover(
             report.deactivated.append(dir_name)
             for script in group.scripts:
                 script.is_active = False
+    _number_new_rows(session)
     session.flush()
     return report
 
@@ -241,7 +200,7 @@ def _sync_group(
     group.metadata_json = {**group.metadata_json, "warnings": warnings}
     group.invalid_reason = "; ".join(files.errors) or None
     group.is_active = True
-    _record(report, name, created, was_active, before != _state(group), group.invalid_reason)
+    report.record(name, created, was_active, before != _state(group), group.invalid_reason)
     if warnings:
         report.warnings[name] = warnings
     automatic_skip = not manual and not created and was_active
@@ -249,10 +208,11 @@ def _sync_group(
         return
     existing = {script.filename: script for script in group.scripts}
     names = [only_script] if only_script else sorted(set(on_disk) | set(existing))
+    listed_docs = doc_names(path)
     for filename in names:
         script = existing.get(filename)
         if filename in on_disk:
-            _sync_script(session, group, on_disk[filename], script, files, report)
+            _sync_script(session, group, on_disk[filename], script, files, listed_docs, report)
         elif script is not None and script.is_active:
             script.is_active = False
             report.deactivated.append(f"{name}/{filename}")
@@ -264,12 +224,14 @@ def _sync_script(
     path: Path,
     script: Script | None,
     files: GroupFiles,
+    listed_docs: frozenset[str] | None,
     report: DiscoveryReport,
 ) -> None:
     key = f"{group.directory_path}/{path.name}"
     try:
-        data = path.read_bytes()
-        stat = path.stat()
+        with path.open("rb") as file:
+            data = file.read()
+            stat = os.fstat(file.fileno())
     except OSError as exc:  # vanished or unreadable between listing and reading
         report.errors.append(f"{key}: cannot read the file: {exc.strerror or exc}")
         return
@@ -289,7 +251,7 @@ def _sync_script(
         warnings.append(f"required_level held at {entry['required_level']!r} until fixed")
     layers = {
         "group": group_defaults(group),
-        "detected": _detected(path),
+        "detected": _detected(path, listed_docs),
         "header": header.fields,
         "script_metadata": entry,
     }
@@ -304,7 +266,7 @@ def _sync_script(
     script.last_modified = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
     script.invalid_reason = "; ".join(errors) or None
     script.is_active = True
-    _record(report, key, created, was_active, before != _state(script), script.invalid_reason)
+    report.record(key, created, was_active, before != _state(script), script.invalid_reason)
     if warnings:
         report.warnings[key] = warnings
 
@@ -341,14 +303,19 @@ def _entry_fields(
     return fields, {key for key in raw if key in SCRIPT_FIELDS and key not in fields}
 
 
-def _detected(path: Path) -> dict[str, Any]:
-    """What the file system says: a display name from the file name, docs by convention."""
+def _detected(path: Path, listed_docs: frozenset[str] | None) -> dict[str, Any]:
+    """What the file system says: a display name from the file name, docs by convention.
+
+    ``listed_docs``: the names in the group's ``docs/`` (see :func:`doc_names`); only those
+    are looked at.
+    """
     stem = path.stem
     docs: dict[str, str] = {}
     for lang in LANGUAGES:
-        rel = f"docs/{stem}.md" if lang == "en" else f"docs/{stem}_{lang}.md"
-        if (path.parent / rel).is_file():
-            docs[lang] = rel
+        name = f"{stem}.md" if lang == "en" else f"{stem}_{lang}.md"
+        listed = listed_docs is None or name in listed_docs
+        if listed and (path.parent / "docs" / name).is_file():
+            docs[lang] = f"docs/{name}"
     detected: dict[str, Any] = {"display_name": {"en": title_from_name(path.name)}}
     if docs:
         detected["description_long"] = docs
@@ -357,37 +324,51 @@ def _detected(path: Path) -> dict[str, Any]:
 
 def _script_files(path: Path, report: DiscoveryReport) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for file in sorted(path.glob("*.py")):
-        if file.name.startswith(("_", ".")) or not file.is_file() or file.is_symlink():
+    try:
+        with os.scandir(path) as listing:  # file types come with the listing: no stat per file
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return found  # as Path.glob: nothing to list
+    for entry in entries:
+        name = entry.name
+        if not name.endswith(".py") or name.startswith(("_", ".")):
             continue
-        if len(file.name) > MAX_FILENAME:
-            report.errors.append(f"{path.name}/{file.name[:40]}...: file name too long")
+        if entry.is_symlink() or not entry.is_file():
             continue
-        found[file.name] = file
+        if len(name) > MAX_FILENAME:
+            report.errors.append(f"{path.name}/{name[:40]}...: file name too long")
+            continue
+        found[name] = path / name
     return found
 
 
+def _number_new_rows(session: DbSession) -> None:
+    """On PostgreSQL, give the new groups and scripts their ids from their sequences.
+
+    With every id known, the flush sends the new rows with psycopg's ``executemany`` (one
+    statement, pipelined) instead of one ``INSERT ... RETURNING`` holding every row, whose
+    17,000 placeholders (1,000 new scripts) psycopg rewrites in Python: 0.2 s of a first
+    scan. Ids follow the order the rows were added, as the flush would have given them.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for model in (ScriptGroup, Script):
+        rows = [row for row in session.new if isinstance(row, model) and row.id is None]
+        if not rows:
+            continue
+        sequence = func.pg_get_serial_sequence(model.__tablename__, "id")
+        numbers = select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
+        with session.no_autoflush:
+            ids = sorted(session.scalars(numbers))
+        for row, row_id in zip(rows, ids, strict=True):
+            row.id = row_id
+
+
 def _state(row: Script | ScriptGroup) -> tuple[Any, ...]:
-    return (
-        getattr(row, "file_hash", None),
-        json.dumps(row.metadata_json or {}, sort_keys=True, default=str),
-        row.invalid_reason,
-    )
+    """What tells that a row was updated: its file's hash, merged metadata and invalid reason.
 
-
-def _record(
-    report: DiscoveryReport,
-    key: str,
-    created: bool,
-    was_active: bool,
-    changed: bool,
-    invalid_reason: str | None,
-) -> None:
-    if created:
-        report.added.append(key)
-    elif not was_active:
-        report.reactivated.append(key)
-    elif changed:
-        report.updated.append(key)
-    if invalid_reason:
-        report.invalid[key] = invalid_reason
+    Compared with ``==``, as SQLAlchemy compares a JSON column before writing it. Discovery
+    replaces ``metadata_json`` and never changes it in place, so the state taken before keeps
+    the old document.
+    """
+    return (getattr(row, "file_hash", None), row.metadata_json or {}, row.invalid_reason)

@@ -21,6 +21,8 @@ from manager.models.user import LANGUAGES, LEVELS
 Normaliser = Callable[[str, Any], Any]
 
 LOCALIZED_FIELDS: tuple[str, ...] = ("display_name", "description", "description_long")
+# Longest first, so ``description_long_es`` is not read as ``description`` + ``long_es``.
+LOCALIZED_BY_LENGTH: tuple[str, ...] = tuple(sorted(LOCALIZED_FIELDS, key=len, reverse=True))
 # What a developer may change from the app (stored in Script.overrides).
 EDITABLE_SCRIPT_FIELDS: tuple[str, ...] = (
     "display_name",
@@ -301,7 +303,7 @@ def normalize_fields(
 
 def language_suffix(key: str) -> tuple[str, str] | None:
     """Split ``description_long_es`` into ``("description_long", "es")``; None if not localized."""
-    for base in sorted(LOCALIZED_FIELDS, key=len, reverse=True):
+    for base in LOCALIZED_BY_LENGTH:
         if key == base:
             return base, "en"
         suffix = key.removeprefix(f"{base}_")

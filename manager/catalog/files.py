@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,20 @@ def load_group_files(path: Path) -> GroupFiles:
         else:
             files.entries = data
     return files
+
+
+def doc_names(path: Path) -> frozenset[str] | None:
+    """The names in the group's ``docs/`` folder: empty without one, None if it cannot be read.
+
+    Listed once per group, so a script's conventional docs (``docs/<name>[_<lang>].md``) are
+    looked for only when they exist, instead of a stat of each name for every script.
+    """
+    try:
+        return frozenset(os.listdir(path / "docs"))
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()
+    except OSError:
+        return None
 
 
 def read_json(path: Path, label: str) -> tuple[Any, str | None]:

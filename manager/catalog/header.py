@@ -83,7 +83,7 @@ def parse_header(source: str) -> HeaderResult:
         result = HeaderResult(syntax_error=str(exc))
         docstring, first_line = _scan_docstring(source)
     else:
-        result = HeaderResult(registers_routes=_registers_routes(tree))
+        result = HeaderResult(registers_routes=_may_name_app(source) and _registers_routes(tree))
         docstring, first_line = _module_docstring(tree)
     if docstring is not None:
         _parse_block(docstring, first_line, result)
@@ -119,6 +119,15 @@ def _scan_docstring(source: str) -> tuple[str | None, int]:
         end = rest.find(quote)
         return (rest if end < 0 else rest[:end]), index + 1
     return None, 0
+
+
+def _may_name_app(source: str) -> bool:
+    """False when no identifier in ``source`` can be ``app``, so the tree need not be walked.
+
+    Identifiers are NFKC-normalised (full-width letters spell ``app`` too): only ASCII text
+    without ``app`` is ruled out.
+    """
+    return "app" in source or not source.isascii()
 
 
 def _registers_routes(tree: ast.Module) -> bool:
@@ -193,40 +202,77 @@ def _collect_json(lines: list[str], index: int, value: str) -> tuple[str, int]:
     Stops early at a line starting a new ``@key:``, which JSON cannot contain outside a
     string. Returns the text and the index of the next unread line.
     """
-    text = value
+    brackets = _JsonBrackets()
+    closed = brackets.closes(value)
+    parts = [value]
     index += 1
-    while not _json_closed(text) and index < len(lines):
+    while not closed and index < len(lines):
         if KEY_RE.match(lines[index].strip()):
             break
-        text = f"{text}\n{lines[index]}"
+        parts.append(lines[index])
+        closed = brackets.closes("\n" + lines[index])
         index += 1
-    return text, index
+    return "\n".join(parts), index
 
 
-def _json_closed(text: str) -> bool:
-    depth = 0
-    opened = False
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            opened = True
-        elif char in "]}":
-            depth -= 1
-            if depth <= 0:
-                return True
-        elif not opened and not char.isspace():
-            return True  # a scalar: nothing spans lines
-    return False
+class _JsonBrackets:
+    """Follows a JSON text fed piece by piece and tells when its outer brackets close.
+
+    Each piece is read once (rescanning the whole text at every line made long
+    ``@parameters`` blocks quadratic). A scalar closes at its first character; a string
+    before any bracket keeps the value open until something else follows it.
+    """
+
+    # Group 1 of these, matched where reading goes on, is the next character that counts, or
+    # empty at the piece's end. Before a bracket opens, that is the first one not a space;
+    # once open, other text and whole strings are skipped up to a bracket, or up to a quote
+    # opening a string that does not end in this piece.
+    _BEFORE_OPENING = re.compile(r"\s*+(\S?)")
+    _OPEN = re.compile(r'(?:[^"\[\]{}]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+([\[\]{}"]?)', re.S)
+    _IN_STRING = re.compile(r'["\\]')
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.opened = False
+        self.in_string = False
+        self.escaped = False
+
+    def closes(self, piece: str) -> bool:
+        """Read ``piece``; True once the value is closed (the rest is not read)."""
+        position = 0
+        while position < len(piece):
+            if self.escaped:
+                self.escaped = False
+                position += 1
+                continue
+            if self.in_string:
+                match = self._IN_STRING.search(piece, position)
+                if match is None:
+                    return False
+                if match.group() == "\\":
+                    self.escaped = True
+                else:
+                    self.in_string = False
+                position = match.end()
+                continue
+            pattern = self._OPEN if self.opened else self._BEFORE_OPENING
+            match = pattern.match(piece, position)
+            if match is None or not match.group(1):
+                return False
+            char = match.group(1)
+            position = match.end()
+            if char == '"':
+                self.in_string = True
+            elif char in "[{":
+                self.depth += 1
+                self.opened = True
+            elif char in "]}":
+                self.depth -= 1
+                if self.depth <= 0:
+                    return True
+            else:
+                return True  # a scalar: nothing spans lines
+        return False
 
 
 _INVALID = object()

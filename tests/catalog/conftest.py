@@ -1,8 +1,10 @@
-"""Fixtures for the catalog tests: a plain SQLAlchemy session on a temporary SQLite file."""
+"""Fixtures for the catalog tests: a plain SQLAlchemy session on a temporary SQLite file (or,
+for tests marked ``postgres``, on SM_TEST_POSTGRES_URL's database)."""
 
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,16 +12,38 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import manager.models  # noqa: F401  (registers every table on Base.metadata)
+from manager.config import normalise_database_url
 from manager.extensions import Base
+from tests.conftest import missing
 
 
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[Session]:
     engine = create_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
     Base.metadata.create_all(engine)
+    with Session(engine) as db_session:
+        yield db_session
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_session() -> Iterator[Session]:
+    """A session on SM_TEST_POSTGRES_URL's database, every table emptied first."""
+    url = os.environ.get("SM_TEST_POSTGRES_URL")
+    if not url:
+        missing("postgres", "SM_TEST_POSTGRES_URL is not set")
+    engine = create_engine(normalise_database_url(url))
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError as exc:
+        missing("postgres", f"cannot connect to {url.split('@')[-1]}: {exc}")
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
     with Session(engine) as db_session:
         yield db_session
     engine.dispose()
