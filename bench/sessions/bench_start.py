@@ -159,6 +159,11 @@ def batch_run(server: Server, session: requests.Session, script_id: int) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--monitor-interval",
+        default="1.0",
+        help="SM_MONITOR_INTERVAL of the server (seconds; 1.0, the default, as in production)",
+    )
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
@@ -171,7 +176,7 @@ def main() -> None:
     pooled_answered: list[float] = []
     readied: list[float] = []
     with tempfile.TemporaryDirectory(prefix="sm-bench-") as tmp:
-        server = Server(Path(tmp), instance, instance, SM_MONITOR_INTERVAL="0.05")
+        server = Server(Path(tmp), instance, instance, SM_MONITOR_INTERVAL=args.monitor_interval)
         server.start()
         try:
             session = login(server)

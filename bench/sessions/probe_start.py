@@ -124,12 +124,17 @@ def engine_moments(began_wall: int, run: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--monitor-interval",
+        default="1.0",
+        help="SM_MONITOR_INTERVAL of the server (seconds; 1.0, the default, as in production)",
+    )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     instance = f"smprobe-{uuid.uuid4().hex[:6]}"
     rows: dict[str, list[dict[str, float]]] = {"cold": [], "pooled": [], "pooled-soon": []}
     with tempfile.TemporaryDirectory(prefix="sm-probe-") as tmp:
-        server = Server(Path(tmp), instance, instance, SM_MONITOR_INTERVAL="0.05")
+        server = Server(Path(tmp), instance, instance, SM_MONITOR_INTERVAL=args.monitor_interval)
         server.start()
         try:
             session = login(server)
