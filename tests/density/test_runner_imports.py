@@ -10,10 +10,12 @@ from pathlib import Path
 
 RUNNER_DIR = Path(__file__).resolve().parents[2] / "runner-image"
 # What the capture process may import: os (imported at start-up by site, here without it) and
-# what the capture uses from the C core; no subprocess, selectors, typing, enum, Flask.
+# what the capture uses from the C core (``_socket`` to announce the container's address, not
+# ``socket``, which imports enum); no subprocess, selectors, typing, enum, Flask.
 STARTUP = {"_collections_abc", "_stat", "genericpath", "os", "os.path", "posixpath", "stat"}
 CAPTURE_MAY_IMPORT = STARTUP | {
-    "__future__", "importlib", "importlib._bootstrap", "importlib._bootstrap_external", "select",
+    "__future__", "_socket", "importlib", "importlib._bootstrap", "importlib._bootstrap_external",
+    "select",
     "smrunner", "smrunner.capture", "types", "warnings",
 }  # fmt: skip
 
