@@ -223,14 +223,6 @@ class _JsonBrackets:
     before any bracket keeps the value open until something else follows it.
     """
 
-    # Group 1 of these, matched where reading goes on, is the next character that counts, or
-    # empty at the piece's end. Before a bracket opens, that is the first one not a space;
-    # once open, other text and whole strings are skipped up to a bracket, or up to a quote
-    # opening a string that does not end in this piece.
-    _BEFORE_OPENING = re.compile(r"\s*+(\S?)")
-    _OPEN = re.compile(r'(?:[^"\[\]{}]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+([\[\]{}"]?)', re.S)
-    _IN_STRING = re.compile(r'["\\]')
-
     def __init__(self) -> None:
         self.depth = 0
         self.opened = False
@@ -239,29 +231,15 @@ class _JsonBrackets:
 
     def closes(self, piece: str) -> bool:
         """Read ``piece``; True once the value is closed (the rest is not read)."""
-        position = 0
-        while position < len(piece):
-            if self.escaped:
-                self.escaped = False
-                position += 1
-                continue
+        for char in piece:
             if self.in_string:
-                match = self._IN_STRING.search(piece, position)
-                if match is None:
-                    return False
-                if match.group() == "\\":
+                if self.escaped:
+                    self.escaped = False
+                elif char == "\\":
                     self.escaped = True
-                else:
+                elif char == '"':
                     self.in_string = False
-                position = match.end()
-                continue
-            pattern = self._OPEN if self.opened else self._BEFORE_OPENING
-            match = pattern.match(piece, position)
-            if match is None or not match.group(1):
-                return False
-            char = match.group(1)
-            position = match.end()
-            if char == '"':
+            elif char == '"':
                 self.in_string = True
             elif char in "[{":
                 self.depth += 1
@@ -270,7 +248,7 @@ class _JsonBrackets:
                 self.depth -= 1
                 if self.depth <= 0:
                     return True
-            else:
+            elif not self.opened and not char.isspace():
                 return True  # a scalar: nothing spans lines
         return False
 
