@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.sessions.bench_start import (  # noqa: E402
     _group_of,
+    add_monitor_interval,
     cleanup,
     set_pool_size,
     wait_pool,
@@ -124,11 +125,7 @@ def engine_moments(began_wall: int, run: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--monitor-interval",
-        default="1.0",
-        help="SM_MONITOR_INTERVAL of the server (seconds; 1.0, the default, as in production)",
-    )
+    add_monitor_interval(parser)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     instance = f"smprobe-{uuid.uuid4().hex[:6]}"
