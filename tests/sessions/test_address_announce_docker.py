@@ -65,13 +65,7 @@ def test_a_session_container_announces_its_address_on_its_bridge(
         plain.reload()
         plain_address = plain.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
         session = sessions.start(SERVE, interactive=True)
-        handle_address = None
-        deadline = time.monotonic() + 20
-        while handle_address is None and time.monotonic() < deadline:
-            found = backend.address(session.handle)  # the engine's record: no packet sent
-            handle_address = found.host if found else None
-            time.sleep(0.02)
-        assert handle_address, "the session got no address"
+        handle_address, _port = session.target(timeout=20)  # the engine's record: no packet sent
         # Nothing on the host has sent the session anything: the entry is the runner's doing.
         learned = wait_neighbour(handle_address, bridge, timeout=20)
         assert learned, f"the host never learned {handle_address} on {bridge}"
