@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TextIO
 
+from smrunner import deferred
 from smrunner.context import DEFAULT_CONTEXT_FILE, ContextError, SessionContext, load_context
 from smrunner.legacy import is_legacy, read_source, run_legacy
 
@@ -98,6 +99,7 @@ def _script_traceback(exc: BaseException) -> TracebackType | None:
 
 def main() -> int:
     """Run the session described by the context file; return the process exit status."""
+    deferred.install()  # before Flask is imported (a standby imports it in load_context)
     _unbuffer_stdio()
     _setup_logging()
     try:
