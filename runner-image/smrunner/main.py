@@ -129,11 +129,15 @@ def main() -> int:
 
 def run_with_app(context: SessionContext) -> int:
     """Run the script with ``app`` in its globals; serve the routes it registered, if any."""
+    from smrunner.serve import listen_early, serve
+
+    # A proxied session listens first: the proxy's first request waits in the backlog while
+    # Flask and the script load, and is answered as soon as they have.
+    listener = listen_early(context.port) if context.session else None
     # Flask and its imports are 17 MiB of this process: imported here, so the runner of a legacy
     # script (which only waits for its child) goes without.
     from smrunner.app import create_app, user_routes
     from smrunner.execute import run_script
-    from smrunner.serve import serve
 
     app = create_app(context)
     try:
@@ -158,9 +162,11 @@ def run_with_app(context: SessionContext) -> int:
 
     routes = user_routes(app)
     if not routes:
+        if listener is not None:
+            listener.close()
         return 0
     log.info("interactive: %d route(s) registered: %s", len(routes), " ".join(sorted(routes)))
     try:
-        return serve(app, context.port)
+        return serve(app, context.port, listener=listener)
     except SessionTerminated:
         return 0
