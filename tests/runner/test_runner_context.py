@@ -90,7 +90,9 @@ def test_a_standby_says_it_is_ready_once_preloaded_and_the_script_never_sees_whe
         while not marker.exists():
             threading.Event().wait(0.005)
         seen.append("waitress.server" in sys.modules and "smrunner.app" in sys.modules)
-        path.write_text(json.dumps({"script_path": "/scripts/g/a.py"}))
+        partial = path.with_name(".context.json.partial")  # whole, as the pool writes it
+        partial.write_text(json.dumps({"script_path": "/scripts/g/a.py"}))
+        os.replace(partial, path)
 
     manager = threading.Thread(target=hand_over)
     manager.start()
