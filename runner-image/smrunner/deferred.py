@@ -99,8 +99,9 @@ class DeferredLoader:
         if alias is not None:
             where, _, what = alias.partition(":")
             return getattr(importlib.import_module(where), what)
-        if name[:2] == "__" and name[-2:] == "__":
-            raise AttributeError(name)  # the import system's and copy's probes: not a use
+        if name == "__path__":
+            # The import system asks every module (``from m import x``); a package has its own.
+            raise AttributeError(name)
         if "__path__" in module.__dict__:
             submodule = f"{module.__name__}.{name}"
             if importlib.util.find_spec(submodule) is not None:

@@ -55,6 +55,8 @@ def test_every_deferred_name_works_when_used() -> None:
         {RUNNER_IMPORTS}
         import importlib.metadata, sys, werkzeug, werkzeug.serving, werkzeug.wrappers
         from importlib.metadata import version
+        star = {{}}
+        exec("from importlib.metadata import *", star)
         from werkzeug import Client, Request, Response, run_simple
         import werkzeug.test
         result = {{
@@ -67,6 +69,7 @@ def test_every_deferred_name_works_when_used() -> None:
             "run_simple": run_simple.__name__,
             "loader": type(werkzeug.serving.__spec__.loader).__name__,
             "http_server": "http.server" in sys.modules,
+            "star": "version" in star and "distribution" in star,
         }}
         """
     )
@@ -79,6 +82,7 @@ def test_every_deferred_name_works_when_used() -> None:
     assert result["handler"] == "WSGIRequestHandler" and result["reloader"] is False
     assert result["run_simple"] == "run_simple"
     assert result["loader"] == "SourceFileLoader" and result["http_server"]
+    assert result["star"]  # ``__all__`` comes from the real code
 
 
 def test_a_script_serves_with_werkzeugs_own_server_through_the_stand_in() -> None:
