@@ -85,7 +85,7 @@ def _read_exactly(conn: Connection, count: int) -> bytes:
     """The next ``count`` body bytes (a few KiB at most), read into a reused buffer."""
     buffer = BODY_BUFFERS.take()
     view = memoryview(buffer)
-    recv_into = conn.sock.recv_into
+    recv_into = conn.reader.recv_into
     filled = 0
     try:
         while filled < count:

@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 from manager.proxy import direct
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.upstream import unsafe_head
+from manager.proxy.waits import Reader
 
 if TYPE_CHECKING:
     from manager.proxy.middleware import ProxyMiddleware
@@ -49,9 +50,9 @@ def serve_following(
     Raises StopIteration when the connection is to close (gunicorn closes it), OSError when the
     client went away.
     """
-    reader = _RequestReader(first, client, proxy)
     timeout = client.gettimeout()
     client.settimeout(KEEPALIVE)
+    reader = _RequestReader(first, client, proxy)
     try:
         while True:
             try:
@@ -86,6 +87,7 @@ class _RequestReader:
         self, first: dict[str, Any], client: socket.socket, proxy: ProxyMiddleware
     ) -> None:
         self.client = client
+        self.reads = Reader(client, KEEPALIVE)
         self.proxy = proxy
         self.buffer = b""
         # Reused for every read of this connection: a new bytes object per recv would be a
@@ -116,7 +118,7 @@ class _RequestReader:
         while end < 0:
             if len(self.buffer) > MAX_HEAD:
                 raise HandBack
-            count = self.client.recv_into(self._view)
+            count = self.reads.recv_into(self._view)
             if not count:
                 if self.buffer:
                     raise HandBack  # gunicorn answers a truncated request

@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from manager.proxy.waits import Reader
+
 READ_SIZE = 256 * 1024  # large reads: fewer trips through Python per MiB relayed
 MAX_HEAD = 64 * 1024
 PEEK_AFTER = 0.5  # seconds idle after which a pooled connection is checked before reuse
@@ -34,6 +36,10 @@ class Connection:
     key: tuple[str, int]
     reused: bool = False
     idle_since: float = field(default_factory=time.monotonic)
+    reader: Reader = field(init=False, repr=False)  # reads bounded by the socket's timeout
+
+    def __post_init__(self) -> None:
+        self.reader = Reader(self.sock, self.sock.gettimeout())
 
 
 class ConnectionPool:
@@ -207,13 +213,13 @@ def read_head(conn: Connection, method: str) -> ResponseHead:
     buffer = HEAD_BUFFERS.take()
     view = memoryview(buffer)
     try:
-        return _read_head(conn.sock, view, method)
+        return _read_head(conn.reader, view, method)
     finally:
         view.release()
         HEAD_BUFFERS.give(buffer)
 
 
-def _read_head(sock: socket.socket, view: memoryview, method: str) -> ResponseHead:
+def _read_head(reader: Reader, view: memoryview, method: str) -> ResponseHead:
     buffer = view.obj
     assert isinstance(buffer, bytearray)
     filled = 0  # bytes of the buffer holding data
@@ -225,7 +231,8 @@ def _read_head(sock: socket.socket, view: memoryview, method: str) -> ResponseHe
             if filled == len(buffer):
                 raise UpstreamError("response head too large", before_response=False)
             try:
-                count = sock.recv_into(view[filled:])
+                # Right after the request went out the response is not there yet: wait first.
+                count = reader.recv_into(view[filled:], wait_first=not got_any)
             except OSError as exc:
                 raise UpstreamError(
                     f"reading response: {exc}", before_response=not got_any
