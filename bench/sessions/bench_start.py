@@ -222,8 +222,8 @@ def main() -> None:
     print(f"  {figures(readied)}")
     print(f"docker run -d of the session image on the session network, the floor ({runs} runs):")
     print(f"  {figures(floor)}")
-    over = statistics.median(cold) - statistics.median(floor)
-    paired = statistics.median(c - f for c, f in zip(cold, floor, strict=True))
+    over = (statistics.median(cold) - statistics.median(floor)) * 1000
+    paired = statistics.median(c - f for c, f in zip(cold, floor, strict=True)) * 1000
     print(f"  cold over the floor: {over:.0f} ms (p50 - p50; target <= 100 ms); "
           f"run by run, p50 {paired:.0f} ms")  # fmt: skip
     print(f"docker run -d of the session image with no network ({runs} runs):")
