@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
@@ -196,6 +197,7 @@ def rewrite_set_cookie(value: str, prefix: str, forbidden: Collection[str]) -> s
     return "; ".join(out)
 
 
+@functools.lru_cache(maxsize=256)  # the same one or two origins on every response
 def protective_headers(frame_origin: str | None) -> tuple[tuple[str, str], ...]:
     """Headers set on every proxied response, whatever the script sent: no MIME sniffing, and
     only the manager (``frame_origin``; nobody when None) may frame the session's pages."""
@@ -209,7 +211,13 @@ def protective_headers(frame_origin: str | None) -> tuple[tuple[str, str], ...]:
 def _replaced_by_proxy(lowered: str) -> bool:
     """Response headers of the script the proxy drops: CORS grants would open the session to
     other origins; nosniff is set by the proxy itself."""
-    return lowered.startswith("access-control-allow-") or lowered == "x-content-type-options"
+    return lowered.startswith(CORS_GRANT) or lowered == "x-content-type-options"
+
+
+CORS_GRANT = "access-control-allow-"
+# Response header names (lower case) response_headers does something with; the rest, most lines
+# of most responses, pass as they are after one set lookup (and the CORS prefix test).
+_ACTED_ON = HOP_BY_HOP | SERVER_SET | {"x-content-type-options", "location", "set-cookie"}
 
 
 def response_headers(
@@ -231,8 +239,11 @@ def response_headers(
         if not sep:
             continue
         name = name.strip()
-        value = value.strip()
         lowered = name.lower()
+        if lowered not in _ACTED_ON and not lowered.startswith(CORS_GRANT):
+            headers.append((name, value.strip()))
+            continue
+        value = value.strip()
         if lowered in HOP_BY_HOP:
             if lowered == "connection":
                 extra_hop.update(token.strip().lower() for token in value.split(","))
@@ -249,7 +260,7 @@ def response_headers(
                 continue
             value = rewritten
         headers.append((name, value))
-    if extra_hop - {"close", "keep-alive"}:
+    if extra_hop and extra_hop - {"close", "keep-alive"}:
         headers = [(k, v) for k, v in headers if k.lower() not in extra_hop]
     headers.extend(protect)
     return headers

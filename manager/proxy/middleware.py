@@ -77,7 +77,7 @@ class ProxyMiddleware:
         self._targets = TtlCache(RESOLVE_TTL)
         self._touched: dict[str, float] = {}
         self._login_url: str | None = None
-        self._counters: dict[str, Any] = {}
+        self._counters: dict[int | None, Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         site = self.router.site(environ.get("HTTP_HOST", "")) if self.router.isolated else None
@@ -106,10 +106,12 @@ class ProxyMiddleware:
         """Metrics of one proxied request: latency, and the status class it was answered with."""
         metrics.PROXY_LATENCY.observe(self.clock() - began)
         code = environ.get(STATUS_KEY)
-        kind = metrics.status_class(code) if code else "other"
-        counter = self._counters.get(kind)
-        if counter is None:  # the labelled child, looked up once per class, not per request
-            counter = self._counters[kind] = metrics.PROXY_RESPONSES.labels(kind)
+        counter = self._counters.get(code)
+        if counter is None:  # the labelled child, looked up once per status, not per request
+            kind = metrics.status_class(code) if code else "other"
+            counter = metrics.PROXY_RESPONSES.labels(kind)
+            if len(self._counters) < 1000:  # a container may answer any three digits
+                self._counters[code] = counter
         counter.inc()
 
     def serves_fast(self, environ: dict[str, Any]) -> bool:
@@ -166,7 +168,7 @@ class ProxyMiddleware:
         match: re.Match[str],
         site: SessionSite | None,
     ) -> Any:
-        project_id, script_id, url_user_id = (int(x) for x in match.group(1, 2, 3))
+        project_id, script_id, url_user_id = map(int, match.group(1, 2, 3))
         if site is None:
             identity = self.auth.identify(environ)
             if identity.caller is None:
@@ -200,14 +202,13 @@ class ProxyMiddleware:
                 raise ProxyDenied(403, "This WebSocket may only be opened by the session's pages.")
             return websocket.relay(self, environ, start_response, target, prefix, identity)
         assert caller is not None
-        key = (caller.user_id, caller.is_admin, project_id, script_id, url_user_id)
         try:
             return self._forward(environ, start_response, target, prefix, identity)
         except UpstreamError as exc:
             log.warning(
                 "session %s at %s:%s: %s", target.session_key, target.host, target.port, exc
             )
-            self._targets.pop(key)
+            self._targets.pop((caller.user_id, caller.is_admin, project_id, script_id, url_user_id))
             if isinstance(exc, outgoing.Misdirected):
                 # Another container holds the address now: no route may lead there any more.
                 self.forget_session(target.session_key)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from manager.proxy.headers import (
     request_head,
@@ -143,3 +145,81 @@ def test_request_head_forwards_end_to_end_headers_only() -> None:
         "Content-Length: 2",
     }
     assert head.endswith("\r\n\r\n")
+
+
+def reference_response_headers(
+    lines: list[str], *, keep_date: bool, protect: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    """response_headers as it was before its fast path for ordinary lines (every rule tried
+    on every line): the rewritten one must agree with it."""
+    from manager.proxy.headers import HOP_BY_HOP, SERVER_SET
+
+    headers: list[tuple[str, str]] = []
+    extra_hop: set[str] = set()
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = name.strip()
+        value = value.strip()
+        lowered = name.lower()
+        if lowered in HOP_BY_HOP:
+            if lowered == "connection":
+                extra_hop.update(token.strip().lower() for token in value.split(","))
+            continue
+        if lowered in SERVER_SET and not (keep_date and lowered == "date"):
+            continue
+        if lowered.startswith("access-control-allow-") or lowered == "x-content-type-options":
+            continue
+        if lowered == "location":
+            value = rewrite_location(value, PREFIX, UPSTREAM)
+        elif lowered == "set-cookie":
+            rewritten = rewrite_set_cookie(value, PREFIX, MANAGER_COOKIES)
+            if rewritten is None:
+                continue
+            value = rewritten
+        headers.append((name, value))
+    if extra_hop - {"close", "keep-alive"}:
+        headers = [(k, v) for k, v in headers if k.lower() not in extra_hop]
+    headers.extend(protect)
+    return headers
+
+
+# Header names the rules single out, in odd cases and with white space, and ordinary ones.
+NAMES = st.sampled_from(
+    [
+        "Connection", "connection", " CONNECTION", "Keep-Alive", "Transfer-Encoding", "TE",
+        "Upgrade", "Trailer", "Proxy-Authenticate", "Server", "server ", "Date", "DATE",
+        "Location", "location", "Set-Cookie", "SET-COOKIE", "X-Content-Type-Options",
+        "Access-Control-Allow-Origin", "access-control-allow-credentials",
+        "Access-Control-Expose-Headers", "Content-Type", "Content-Length", "X-Private",
+        "x-private", "X-A", "", "Cache-Control", "Vary",
+    ]
+)  # fmt: skip
+VALUES = st.sampled_from(
+    [
+        "", " x ", "close", "keep-alive, X-Private", "X-A,  x-private ", "/next", "http://10.0.0.5:8080/a",
+        "https://example.org/", "a=1", "sm_session=evil; Path=/", "b=2; Domain=x; path=/p",
+        "text/html", "*", "5", "Wed, 25 Nov 2026 10:00:00 GMT",
+    ]
+)  # fmt: skip
+LINES = st.lists(
+    st.one_of(
+        st.tuples(NAMES, st.sampled_from([":", ": ", " :", ""]), VALUES).map("".join),
+        st.text(max_size=12),
+    ),
+    max_size=12,
+)
+
+
+@given(LINES, st.booleans())
+def test_response_headers_agree_with_the_reference(lines: list[str], keep_date: bool) -> None:
+    protect = (("X-Content-Type-Options", "nosniff"),)
+    assert response_headers(
+        lines,
+        prefix=PREFIX,
+        upstream_hosts=UPSTREAM,
+        forbidden_cookies=MANAGER_COOKIES,
+        keep_date=keep_date,
+        protect=protect,
+    ) == reference_response_headers(lines, keep_date=keep_date, protect=protect)
