@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 
@@ -112,11 +112,15 @@ def test_cleanup_applies_my_retention_and_optional_age(world, api):
 
 def test_stats(world, api):
     now = utcnow()
-    world.run("olga", script="report", duration=10, output="done")
+    # Today's runs start today even just after midnight (the default, ten minutes ago, is
+    # yesterday then, and the trend counts runs by the day they started).
+    today = max(now - timedelta(minutes=10), datetime.combine(now.date(), time.min))
+    world.run("olga", script="report", duration=10, output="done", start=today)
     world.run("olga", script="report", duration=20, start=now - timedelta(days=2))
-    world.run("olga", script="cleanup", duration=30, status="failed", project="olga_alpha")
-    world.run("olga", script="report", status="running")
-    world.run("ivan", script="cleanup", duration=99)
+    world.run("olga", script="cleanup", duration=30, status="failed", project="olga_alpha",
+              start=today)  # fmt: skip
+    world.run("olga", script="report", status="running", start=today)
+    world.run("ivan", script="cleanup", duration=99, start=today)
     body = api("olga").get("/api/logs/stats?days=7").get_json()
     assert body["total_runs"] == 4 and body["live_runs"] == 1
     assert body["by_status"] == {"completed": 2, "failed": 1, "running": 1}
