@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +103,25 @@ def runner_env(context_file: Path | str) -> dict[str, str]:
     env["SM_CONTEXT_FILE"] = str(context_file)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNNER_DIR), env.get("PYTHONPATH")]))
     return env
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 15) -> str:
+    """Read ``proc``'s stdout until a line contains ``needle``; return what was read."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        if needle in line:
+            return seen
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"{needle!r} not seen; output so far: {seen!r}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from runner_support import ENVIRONMENT, runner_env, write_session
+from runner_support import ENVIRONMENT, free_port, runner_env, write_session
 from smrunner.context import SessionContext
 from smrunner.legacy import is_legacy, legacy_arguments
 
@@ -58,12 +57,6 @@ def test_runs_as_a_program_with_the_arguments(tmp_path: Path) -> None:
     assert seen["cwd"] == data["workspace_path"] and seen["injected"] is False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, str]:
     deadline = time.monotonic() + 20
     while True:
@@ -79,7 +72,7 @@ def _get(url: str) -> tuple[int, str]:
 def test_the_shipped_example_serves_on_its_port_and_stops_on_sigterm(
     tmp_path: Path, start_runner: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     proc = start_runner(SHIFT_NOTES.read_text(), name="shift_notes.py", port=port)
     workspace = tmp_path / "workspace"  # runner_support.write_session's
     status, body = _get(f"http://127.0.0.1:{port}/api/project-info")

@@ -8,18 +8,12 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from runner_support import SEED_SCRIPT
+from runner_support import SEED_SCRIPT, free_port, wait_for_line
 
 StartRunner = Callable[..., subprocess.Popen[str]]
 SESSION = "0b7c2f3e-1d2a-4c5b-9e8f-a1b2c3d4e5f6"
 # Loads for a while before it has routes: the proxy's first request comes meanwhile.
 SLOW_SCRIPT = "import time\nprint('loading', flush=True)\ntime.sleep(1.5)\n" + SEED_SCRIPT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _connect(port: int, timeout: float = 15) -> socket.socket:
@@ -34,14 +28,6 @@ def _connect(port: int, timeout: float = 15) -> socket.socket:
             time.sleep(0.005)
 
 
-def _wait_for_line(proc: subprocess.Popen[str], needle: str) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if needle in line:
-            return
-    raise AssertionError(f"{needle!r} not printed")
-
-
 def _answer(sock: socket.socket) -> bytes:
     sock.sendall(b"GET /_sm/health HTTP/1.1\r\nHost: runner\r\nConnection: close\r\n\r\n")
     received = b""
@@ -53,24 +39,24 @@ def _answer(sock: socket.socket) -> bytes:
 def test_a_request_sent_while_the_script_loads_is_answered_once_it_serves(
     start_runner: StartRunner,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     proc = start_runner(SLOW_SCRIPT, port=port, session=SESSION)
-    _wait_for_line(proc, "loading")
+    wait_for_line(proc, "loading")
     with _connect(port) as early:  # accepted by the kernel: the runner listens already
         sent = time.monotonic()
         answer = _answer(early)
     assert answer.startswith(b"HTTP/1.1 200"), answer
     assert b'{"status":"ok"}' in answer
     assert time.monotonic() - sent > 0.5  # it waited for the script, it was not refused
-    _wait_for_line(proc, "serving on")
+    wait_for_line(proc, "serving on")
     proc.terminate()
     proc.wait(timeout=15)
 
 
 def test_an_unproxied_run_listens_only_when_it_serves(start_runner: StartRunner) -> None:
-    port = _free_port()
+    port = free_port()
     proc = start_runner(SLOW_SCRIPT, port=port)  # no session: not behind the proxy
-    _wait_for_line(proc, "loading")
+    wait_for_line(proc, "loading")
     time.sleep(0.2)
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
@@ -87,10 +73,10 @@ def test_a_script_that_serves_nothing_resets_the_waiting_request(
 ) -> None:
     """The runner exits (no routes): a request waiting in the backlog ends at once, reset or
     closed, as a refused connection would; it does not hang."""
-    port = _free_port()
+    port = free_port()
     script = "import time\nprint('loading', flush=True)\ntime.sleep(1.0)\nprint('done')\n"
     proc = start_runner(script, port=port, session=SESSION)
-    _wait_for_line(proc, "loading")
+    wait_for_line(proc, "loading")
     with _connect(port) as early:
         try:
             answer = _answer(early)

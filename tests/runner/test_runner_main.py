@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runner_support import PREFIX, SEED_SCRIPT, runner_env, write_session
+from runner_support import (
+    PREFIX,
+    SEED_SCRIPT,
+    free_port,
+    runner_env,
+    wait_for_line,
+    write_session,
+)
 
 RunRunner = Callable[..., subprocess.CompletedProcess[str]]
 StartRunner = Callable[..., subprocess.Popen[str]]
@@ -123,21 +128,6 @@ def test_testing_mode_fallback_when_run_plainly(tmp_path: Path) -> None:
     assert "main block ran" in result.stdout
 
 
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 15) -> str:
-    """Read ``proc``'s stdout until a line contains ``needle``; return what was read."""
-    assert proc.stdout is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        seen += line
-        if needle in line:
-            return seen
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError(f"{needle!r} not seen; output so far: {seen!r}")
-
-
 def test_sigterm_stops_a_batch_script_gracefully(start_runner: StartRunner) -> None:
     script = """
     import time
@@ -148,17 +138,11 @@ def test_sigterm_stops_a_batch_script_gracefully(start_runner: StartRunner) -> N
         print("cleanup ran")
     """
     proc = start_runner(script)
-    _wait_for_line(proc, "working")
+    wait_for_line(proc, "working")
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=15)
     assert proc.returncode == 143
     assert "cleanup ran" in output
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -170,9 +154,9 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
 def test_interactive_script_is_served_then_stops_on_sigterm(
     start_runner: StartRunner,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     proc = start_runner(SEED_SCRIPT, port=port)
-    _wait_for_line(proc, "serving on")
+    wait_for_line(proc, "serving on")
     base = f"http://127.0.0.1:{port}"
     assert _get(f"{base}/_sm/health") == (200, '{"status":"ok"}\n')
     status, body = _get(f"{base}/", {"X-Forwarded-Prefix": PREFIX})
