@@ -118,7 +118,9 @@ class _RequestReader:
         while end < 0:
             if len(self.buffer) > MAX_HEAD:
                 raise HandBack
-            count = self.reads.recv_into(self._view)
+            # A client that needed waiting for sends its next request after the answer: waiting
+            # first spares the system call that would find nothing (and its exception).
+            count = self.reads.recv_into(self._view, wait_first=self.reads.waited)
             if not count:
                 if self.buffer:
                     raise HandBack  # gunicorn answers a truncated request

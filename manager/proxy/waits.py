@@ -32,6 +32,7 @@ class Reader:
     def __init__(self, sock: socket.socket, timeout: float | None) -> None:
         self.sock = sock
         self.timeout = timeout
+        self.waited = False  # whether the last read had to wait for its data
         raw = getattr(sock, "_sock", None)
         event = getattr(sock, "_read_event", None)
         hub = getattr(sock, "hub", None)
@@ -52,9 +53,13 @@ class Reader:
             return self.sock.recv_into(view)
         if not wait_first:
             try:
-                return int(self._raw.recv_into(view))
+                count = int(self._raw.recv_into(view))
             except BlockingIOError:
                 pass
+            else:
+                self.waited = False
+                return count
+        self.waited = True
         while True:
             self._wait_readable()
             try:

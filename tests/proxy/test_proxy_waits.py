@@ -51,10 +51,14 @@ UNDER_GEVENT = textwrap.dedent(
         results[f"silence, wait first {wait_first}"] = timed(reader, wait_first=wait_first)
     theirs.sendall(b"abc")
     results["data there"] = timed(reader)
+    results["waited for data there"] = reader.waited
     gevent.spawn_later(0.05, theirs.sendall, b"later")
     results["data later, wait first"] = timed(reader, wait_first=True)
     gevent.spawn_later(0.05, theirs.sendall, b"x")
     results["data later"] = timed(reader)
+    results["waited for data later"] = reader.waited
+    theirs.sendall(b"ready")
+    results["data there, wait first"] = timed(reader, wait_first=True)
     results["silence again"] = timed(reader)  # the timer is reused after a timeout
     for _ in range(4):  # waits that end in time add up to more than the timeout
         gevent.spawn_later(0.1, theirs.sendall, b"x")
@@ -123,11 +127,23 @@ def test_a_silent_peer_times_out_after_the_timeout(
 
 @pytest.mark.parametrize(
     ("case", "count"),
-    [("data there", 3), ("data later, wait first", 5), ("data later", 1), ("peer closes", 0)],
+    [
+        ("data there", 3),
+        ("data later, wait first", 5),
+        ("data later", 1),
+        ("data there, wait first", 5),
+        ("peer closes", 0),
+    ],
 )
 def test_data_is_read_when_it_comes(under_gevent: dict[str, object], case: str, count: int) -> None:
     outcome, waited = under_gevent[case]  # type: ignore[misc]
     assert outcome == count and waited < 0.25
+
+
+def test_a_reader_says_whether_its_last_read_waited(under_gevent: dict[str, object]) -> None:
+    """The keep-alive loop waits first for a client whose last request had to be waited for."""
+    assert under_gevent["waited for data there"] is False
+    assert under_gevent["waited for data later"] is True
 
 
 def test_closing_the_socket_ends_the_wait(under_gevent: dict[str, object]) -> None:
