@@ -76,6 +76,7 @@ class ProxyMiddleware:
         self.forbidden_cookies = self.auth.manager_cookies | {COOKIE_NAME}
         self._targets = TtlCache(RESOLVE_TTL)
         self._touched: dict[str, float] = {}
+        self._addresses: dict[str, tuple[str, int]] = {}  # session key -> its container's
         self._login_url: str | None = None
         self._counters: dict[int | None, Any] = {}
 
@@ -257,6 +258,9 @@ class ProxyMiddleware:
             self._targets.put(key, exc, now, DENY_TTL)
             raise
         self._targets.put(key, target, now)
+        if len(self._addresses) > 10_000:
+            self._addresses.clear()
+        self._addresses[target.session_key] = (target.host, target.port)
         return target
 
     def protection(self, identity: Identity) -> tuple[tuple[str, str], ...]:
@@ -272,6 +276,12 @@ class ProxyMiddleware:
             lambda target: getattr(target, "session_key", None) == session_key
         )
         self._touched.pop(session_key, None)
+        # Its idle connections are closed now, while a stopping container still answers: left
+        # in the pool, each would be closed later, when its packets may reach nobody (see
+        # ``upstream.close``).
+        address = self._addresses.pop(session_key, None)
+        if address is not None:
+            self.pool.close_idle(*address)
 
     def touch(self, session_key: str) -> None:
         now = self.clock()

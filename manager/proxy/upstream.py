@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -98,6 +99,13 @@ class ConnectionPool:
                 return
         close(conn)
 
+    def close_idle(self, host: str, port: int) -> None:
+        """Close the idle connections to ``host:port`` (its session is ending)."""
+        with self._lock:
+            conns = self._idle.pop((host, port), [])
+        for conn in conns:
+            close(conn)
+
     def clear(self) -> None:
         """Close every idle connection."""
         with self._lock:
@@ -114,7 +122,20 @@ def send_all(sock: socket.socket, data: bytes) -> None:
         sock.sendall(memoryview(data)[sent:])
 
 
+# SO_LINGER on, 0 seconds: close() resets the connection instead of sending a FIN.
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
+
+
 def close(conn: Connection) -> None:
+    """Close a connection the proxy is done with, by a reset.
+
+    A FIN to a container that has gone is retransmitted for seconds, each time to an address
+    the engine gives to the next session started: the host then asks for that address (ARP)
+    while nobody holds it, and packets to the next session wait for its next ask, up to a
+    second. One reset is one packet, and whatever either side had to say was said.
+    """
+    with contextlib.suppress(OSError):
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
     with contextlib.suppress(OSError):
         conn.sock.close()
 

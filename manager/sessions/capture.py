@@ -27,6 +27,10 @@ from manager.sessions.backend import LogLine
 
 CAPTURE_FILE = "output.log"
 CAPTURE_MOUNT = "/run/sm/capture"  # where the session sees its capture folder
+# Created in the capture folder once the container is on its network (``DockerBackend.start``
+# joins it after the start); the runner waits for it before the script (smrunner.context).
+NETWORK_READY_FILE = "network-ready"
+NETWORK_READY_ENV = "SM_NETWORK_READY_FILE"
 READ_BLOCK = 256 * 1024
 RECORD_ROOM = 512  # a record's header and a cut marker, on top of SM_LOG_MAX_LINE
 SLACK = 64 * 1024  # a capture file may pass SM_LOG_MAX_BYTES by this (and one line) at most

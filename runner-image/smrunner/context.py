@@ -22,6 +22,10 @@ WAIT_INTERVAL = 0.005
 # Set by the capture for a standby: the file to create once preloaded, so the manager (and the
 # start benchmark) can tell a standby that is ready from one still importing Flask.
 READY_ENV = "SM_STANDBY_READY_FILE"
+# A container the manager started before joining it to its network (it joins while Python
+# starts): the file the manager creates once joined. The script waits for it, not Flask.
+NETWORK_READY_ENV = "SM_NETWORK_READY_FILE"
+NETWORK_WAIT_INTERVAL = 0.002
 ENVIRONMENT_KEYS = (
     "USER_ID",
     "USER_LEVEL",
@@ -108,6 +112,16 @@ def _preload() -> None:
     if marker:
         with contextlib.suppress(OSError):
             Path(marker).touch()
+
+
+def await_network() -> None:
+    """Return once the manager says the container is on its network (at once when it was on it
+    from the start): the script may reach out, or be reached, as soon as it runs."""
+    marker = os.environ.pop(NETWORK_READY_ENV, "")  # the script has no business with it
+    if not marker:
+        return
+    while not os.path.exists(marker):
+        time.sleep(NETWORK_WAIT_INTERVAL)
 
 
 def load_context(path: str | Path = DEFAULT_CONTEXT_FILE) -> SessionContext:

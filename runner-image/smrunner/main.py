@@ -14,7 +14,13 @@ from types import FrameType, TracebackType
 from typing import TextIO
 
 from smrunner import deferred
-from smrunner.context import DEFAULT_CONTEXT_FILE, ContextError, SessionContext, load_context
+from smrunner.context import (
+    DEFAULT_CONTEXT_FILE,
+    ContextError,
+    SessionContext,
+    await_network,
+    load_context,
+)
 from smrunner.legacy import is_legacy, read_source, run_legacy
 
 log = logging.getLogger("smrunner")
@@ -127,6 +133,7 @@ def main() -> int:
         return EXIT_NO_SCRIPT
     if legacy:  # the seed's port-based interface: the script serves its own app on the port
         gc.enable()
+        await_network()
         try:
             return run_legacy(context, SessionTerminated)
         except KeyboardInterrupt:
@@ -147,6 +154,7 @@ def run_with_app(context: SessionContext) -> int:
     from smrunner.execute import run_script
 
     app = create_app(context)
+    await_network()  # Flask was imported while the manager joined the container to its network
     gc.freeze()  # what the runner imported lives as long as the process: never scanned again
     gc.enable()  # the script's own objects are collected as usual
     try:

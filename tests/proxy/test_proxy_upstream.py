@@ -6,8 +6,12 @@ import socket
 import threading
 
 import pytest
+from flask import Flask
 
 from manager.proxy import upstream
+from manager.proxy.auth import Caller
+from manager.proxy.middleware import ProxyMiddleware
+from manager.proxy.resolver import ProxyTarget
 from manager.proxy.upstream import (
     Connection,
     ConnectionPool,
@@ -120,3 +124,81 @@ def test_refused_connection_is_an_upstream_error() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(UpstreamError):
         ConnectionPool(connect_timeout=1).connect("127.0.0.1", port)
+
+
+def _connected_pool(
+    pool: ConnectionPool | None = None,
+) -> tuple[ConnectionPool, Connection, socket.socket, socket.socket]:
+    """A pool holding one idle connection to a new local server; the server's end of it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    pool = pool or ConnectionPool()
+    conn = pool.connect("127.0.0.1", server.getsockname()[1])
+    peer = server.accept()[0]
+    peer.settimeout(5)
+    pool.release(conn)
+    return pool, conn, peer, server
+
+
+def test_a_closed_connection_is_reset_not_left_to_retransmit_its_fin() -> None:
+    """One packet, whether the container is still there or not: a FIN to a container that has
+    gone is retransmitted for seconds to an address the next session may get."""
+    pool, conn, peer, server = _connected_pool()
+    try:
+        pool.clear()
+        with pytest.raises(ConnectionResetError):
+            peer.recv(10)  # a FIN would read as b""
+    finally:
+        peer.close()
+        server.close()
+
+
+def test_closing_an_address_closes_only_its_idle_connections() -> None:
+    pool, conn, peer, server = _connected_pool()
+    _, other, other_peer, other_server = _connected_pool(pool)  # a second address
+    try:
+        pool.close_idle("127.0.0.1", server.getsockname()[1])
+        with pytest.raises(ConnectionResetError):
+            peer.recv(10)
+        again = pool.acquire("127.0.0.1", other_server.getsockname()[1])
+        assert again is other  # the other address keeps its connection
+    finally:
+        pool.clear()
+        for sock in (peer, server, other_peer, other_server):
+            sock.close()
+
+
+class _OneSession:
+    """A resolver with one session, at ``address``."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+
+    def resolve(self, **_ids: object) -> ProxyTarget:
+        return ProxyTarget(*self.address, session_key="session-1")
+
+    def touch(self, session_key: str) -> None:
+        pass
+
+
+def test_an_ending_session_has_its_idle_connections_closed_while_it_still_answers(
+    app: Flask,
+) -> None:
+    """``forget_session`` runs before the engine stops the container: its pooled connections
+    are closed then, not later, when their packets may reach nobody or the next session."""
+    pool, conn, peer, server = _connected_pool()
+    try:
+        proxy = ProxyMiddleware(app, app.wsgi_app, pool=pool)
+        app.extensions["sm_proxy_resolver"] = _OneSession(conn.key)
+        target = proxy._resolve(Caller(1, False), 1, 2, 1)  # the route a request took
+        assert target.session_key == "session-1"
+        proxy.forget_session("other-session")
+        assert pool.acquire(*conn.key) is conn  # another session's end leaves it
+        pool.release(conn)
+        proxy.forget_session("session-1")
+        with pytest.raises(ConnectionResetError):
+            peer.recv(10)
+        assert pool.acquire(*conn.key) is not conn
+    finally:
+        pool.clear()
+        peer.close()
+        server.close()
