@@ -115,13 +115,19 @@ def _preload() -> None:
 
 
 def await_network() -> None:
-    """Return once the manager says the container is on its network (at once when it was on it
-    from the start): the script may reach out, or be reached, as soon as it runs."""
+    """Return once the manager says the container is on its network (at once when the manager
+    did not start it off it), its address announced: the script may reach out, or be reached,
+    as soon as it runs."""
     marker = os.environ.pop(NETWORK_READY_ENV, "")  # the script has no business with it
     if not marker:
         return
     while not os.path.exists(marker):
         time.sleep(NETWORK_WAIT_INTERVAL)
+    # The capture announced the address as the container started, off its network: nothing
+    # was sent then. Now that it has joined (see ``capture.announce_address``).
+    from smrunner.capture import announce_address
+
+    announce_address()
 
 
 def load_context(path: str | Path = DEFAULT_CONTEXT_FILE) -> SessionContext:

@@ -23,6 +23,7 @@ from tests.sessions.session_support import (
     TEST_PREFIX,
     SessionFactory,
 )
+from tests.sessions.test_address_announce_docker import wait_neighbour
 
 # At its first line the script reports the interfaces it has a route on (as the kernel says).
 ROUTES = """
@@ -144,3 +145,17 @@ def test_a_failed_join_is_a_failed_start_that_leaves_nothing(
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(created[0].id)
     assert list((factory.backend.capture_dir or Path("/nonexistent")).glob("*")) == []
+
+
+@pytest.mark.docker
+def test_a_joined_session_announces_its_address_on_its_bridge(
+    factory: SessionFactory, docker_client: Any
+) -> None:
+    """The capture announces the address as the container starts: off its network, nothing goes
+    out then, so the runner announces it once joined. The host knows where the address is
+    without having sent it anything (see test_address_announce_docker.py)."""
+    session = factory.start(PAGE, interactive=True)
+    container = docker_client.containers.get(session.handle.state["container_id"])
+    settings = container.attrs["NetworkSettings"]["Networks"][session.handle.state["network"]]
+    bridge = f"{TEST_BRIDGES}-int"
+    assert wait_neighbour(settings["IPAddress"], bridge, timeout=15) == settings["MacAddress"]
