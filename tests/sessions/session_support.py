@@ -25,6 +25,20 @@ RUN_ID = uuid.uuid4().hex[:6]
 TEST_PREFIX = f"smtest-{RUN_ID}"  # network names
 TEST_BRIDGES = f"smt{RUN_ID}"  # bridge names: smtXXXXXX-int, 13 characters
 TEST_INSTANCE = f"smtest-{RUN_ID}"  # instance label on every container
+
+
+def docker_backend(client: Any, capture_dir: Path | None = None) -> DockerBackend:
+    """A Docker backend on this run's names; with ``capture_dir``, as the manager runs it (the
+    runs' output captured in files, containers joined to their network after the start)."""
+    return DockerBackend(
+        client,
+        instance=TEST_INSTANCE,
+        network_prefix=TEST_PREFIX,
+        bridge_prefix=TEST_BRIDGES,
+        capture_dir=capture_dir,
+    )
+
+
 # Small limits keep hostile scripts quick; each test overrides what it probes.
 TEST_LIMITS = Limits(memory="128m", cpus=0.5, pids=64, tmpfs="16m", run_timeout=60)
 

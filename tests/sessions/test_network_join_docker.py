@@ -16,13 +16,7 @@ from docker.models.containers import ContainerCollection
 
 from manager.sessions.backend import BackendError, ExitStatus
 from manager.sessions.capture import NETWORK_READY_FILE
-from manager.sessions.docker import DockerBackend
-from tests.sessions.session_support import (
-    TEST_BRIDGES,
-    TEST_INSTANCE,
-    TEST_PREFIX,
-    SessionFactory,
-)
+from tests.sessions.session_support import TEST_BRIDGES, SessionFactory, docker_backend
 from tests.sessions.test_address_announce_docker import wait_neighbour
 
 # At its first line the script reports the interfaces it has a route on (as the kernel says).
@@ -44,13 +38,7 @@ def index():
 
 @pytest.fixture
 def factory(docker_client: Any, env_image: str, tmp_path: Path) -> Iterator[SessionFactory]:
-    backend = DockerBackend(
-        docker_client,
-        instance=TEST_INSTANCE,
-        network_prefix=TEST_PREFIX,
-        bridge_prefix=TEST_BRIDGES,
-        capture_dir=tmp_path / "capture",
-    )
+    backend = docker_backend(docker_client, tmp_path / "capture")
     sessions = SessionFactory(backend, env_image, tmp_path / "runs")
     yield sessions
     for started in sessions.started:

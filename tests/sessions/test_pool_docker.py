@@ -39,17 +39,10 @@ def pool_app(app_config, docker_client, env_image, groups_dir, tmp_path, request
     """The app on a Docker backend with a capture folder, the catalog discovered, a probe
     script in the engineering group, admin ada, operators olga and bob."""
     from manager.catalog_app import run_discovery
-    from manager.sessions.docker import DockerBackend
-    from tests.sessions.session_support import TEST_BRIDGES, TEST_INSTANCE, TEST_PREFIX
+    from tests.sessions.session_support import TEST_INSTANCE, docker_backend
 
     (groups_dir / GROUP / PROBE).write_text(PROBE_SOURCE, encoding="utf-8")
-    backend = DockerBackend(
-        docker_client,
-        instance=TEST_INSTANCE,
-        network_prefix=TEST_PREFIX,
-        bridge_prefix=TEST_BRIDGES,
-        capture_dir=tmp_path / "capture",
-    )
+    backend = docker_backend(docker_client, tmp_path / "capture")
     app_config.update(SM_TEST_BACKEND=backend, SM_INSTANCE=TEST_INSTANCE)
     app = request.getfixturevalue("app")
     make_user = request.getfixturevalue("make_user")

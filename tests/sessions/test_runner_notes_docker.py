@@ -7,13 +7,7 @@ from typing import Any
 
 import pytest
 
-from manager.sessions.docker import DockerBackend
-from tests.sessions.session_support import (
-    TEST_BRIDGES,
-    TEST_INSTANCE,
-    TEST_PREFIX,
-    SessionFactory,
-)
+from tests.sessions.session_support import SessionFactory, docker_backend
 
 SCRIPT = """
 import sys
@@ -27,13 +21,7 @@ print("careful", file=sys.stderr)
 def test_runner_notes_are_debug_lines_in_a_session(
     docker_client: Any, env_image: str, tmp_path: Path
 ) -> None:
-    backend = DockerBackend(
-        docker_client,
-        instance=TEST_INSTANCE,
-        network_prefix=TEST_PREFIX,
-        bridge_prefix=TEST_BRIDGES,
-        capture_dir=tmp_path / "capture",
-    )
+    backend = docker_backend(docker_client, tmp_path / "capture")
     factory = SessionFactory(backend, env_image, tmp_path / "runs")
     try:
         session = factory.start(SCRIPT)
