@@ -123,8 +123,8 @@ def await_network() -> None:
         return
     while not os.path.exists(marker):
         time.sleep(NETWORK_WAIT_INTERVAL)
-    # The capture announced the address as the container started, off its network: nothing
-    # was sent then. Now that it has joined (see ``capture.announce_address``).
+    # The capture announced the address as the container started, off its network, so nothing
+    # went out then: announce it now that the container has joined (``capture.announce_address``).
     from smrunner.capture import announce_address
 
     announce_address()
