@@ -45,24 +45,24 @@ def client_socket(environ: Mapping[str, Any], response: ResponseHead) -> socket.
     return sock
 
 
-def send_response(
-    client: socket.socket,
-    conn: Connection,
-    response: ResponseHead,
-    headers: list[tuple[str, str]],
-    *,
-    closing: bool,
-) -> bool:
-    """Write head and body to the client; True when the upstream connection may be reused.
-
-    Raises OSError when the client goes away, UpstreamError when the container does.
-    """
-    lines = [f"HTTP/1.1 {response.status}\r\n"]
+def response_head(status: str, headers: list[tuple[str, str]], *, closing: bool) -> bytes:
+    """The status line and headers written to the client, and the blank line."""
+    lines = [f"HTTP/1.1 {status}\r\n"]
     lines += [f"{name}: {value}\r\n" for name, value in headers]
     if closing:
         lines.append("Connection: close\r\n")
     lines.append("\r\n")
-    head = "".join(lines).encode("latin-1")
+    return "".join(lines).encode("latin-1")
+
+
+def send_response(
+    client: socket.socket, conn: Connection, response: ResponseHead, head: bytes
+) -> bool:
+    """Write ``head`` (see ``response_head``) and the body to the client; True when the
+    upstream connection may be reused.
+
+    Raises OSError when the client goes away, UpstreamError when the container does.
+    """
     rest = response.rest
     length = response.length or 0
     if len(rest) >= length:

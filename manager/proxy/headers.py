@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from urllib.parse import urlsplit
 
 # Hop-by-hop headers (RFC 9110 7.6.1) plus the proxy's own, never passed through as they come.
@@ -104,23 +104,26 @@ def connection_tokens(environ: Mapping[str, object]) -> frozenset[str]:
     return frozenset("HTTP_" + token for token in tokens)
 
 
-def request_head(
+def request_line(method: str, target: str) -> bytes:
+    """The request line sent upstream; ``target`` is the request-target (path and query)."""
+    return f"{method} {target} HTTP/1.1\r\n".encode("latin-1")
+
+
+def header_lines(
     environ: Mapping[str, object],
     *,
-    target: str,
     host: str,
     cookie: str,
     forwarded: Mapping[str, str],
     framing: str,
     skip: Collection[str] = (),
 ) -> bytes:
-    """Build the request line and headers sent upstream.
+    """Build the header lines sent upstream after the request line, and the blank line.
 
-    ``target`` is the request-target (path and query), ``framing`` a ready
-    ``Content-Length``/``Transfer-Encoding`` line (or ""), ``skip`` extra environ keys to leave out.
+    ``framing`` is a ready ``Content-Length``/``Transfer-Encoding`` line (or ""), ``skip``
+    extra environ keys to leave out.
     """
-    method = environ["REQUEST_METHOD"]
-    lines = [f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"]
+    lines = [f"Host: {host}\r\n"]
     given: list[tuple[str, str]] = []  # the client's headers: (name, value)
     for key, value in environ.items():
         if key[:5] == "HTTP_" and key not in DROPPED_REQUEST_KEYS and key not in skip:
@@ -221,7 +224,7 @@ _ACTED_ON = HOP_BY_HOP | SERVER_SET | {"x-content-type-options", "location", "se
 
 
 def response_headers(
-    lines: list[str],
+    lines: Iterable[str],
     *,
     prefix: str,
     upstream_hosts: Collection[str],

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from manager.proxy import direct
+from manager.proxy import direct, outgoing
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.upstream import unsafe_head
 from manager.proxy.waits import Reader
@@ -90,6 +90,8 @@ class _RequestReader:
         self.reads = Reader(client, KEEPALIVE)
         self.proxy = proxy
         self.buffer = b""
+        self._block: bytes | None = None  # the last request's header lines, and their entries
+        self._entries: dict[str, str] = {}
         # Reused for every read of this connection: a new bytes object per recv would be a
         # full-size allocation shrunk to what arrived, each request.
         self._view = memoryview(bytearray(RECV_SIZE))
@@ -107,6 +109,7 @@ class _RequestReader:
             "REMOTE_PORT": first.get("REMOTE_PORT", ""),
             "wsgi.url_scheme": first["wsgi.url_scheme"],
             "gunicorn.socket": client,
+            outgoing.HEAD_MEMO: outgoing.HeadMemo(),  # shared by this connection's requests
         }
 
     def next_request(self) -> tuple[dict[str, Any], re.Match[str]] | None:
@@ -128,10 +131,11 @@ class _RequestReader:
             self.buffer += self._view[:count]
             end = self.buffer.find(b"\r\n\r\n")
         raw = self.buffer[:end]
-        if unsafe_head(raw, folding=False):
+        line_end = raw.find(b"\r\n")
+        line, block = (raw, b"") if line_end < 0 else (raw[:line_end], raw[line_end + 2 :])
+        if unsafe_head(line, folding=False):
             raise HandBack  # bare CR/LF or control characters: gunicorn refuses them
-        head = raw.decode("latin-1")
-        request_line, _, header_block = head.partition("\r\n")
+        request_line = line.decode("latin-1")
         method, _, rest = request_line.partition(" ")
         target, _, version = rest.partition(" ")
         if version != "HTTP/1.1" or target[:9] != "/project/" or not method.isalpha():
@@ -141,6 +145,7 @@ class _RequestReader:
         match = PROXY_PATH.match(path_info)
         if match is None:
             raise HandBack
+        fields = self._fields(block)
         environ = dict(self.base)
         environ.update(
             REQUEST_METHOD=method,
@@ -149,7 +154,8 @@ class _RequestReader:
             RAW_URI=target,
             SERVER_PROTOCOL=version,
         )
-        _add_headers(environ, header_block)
+        environ.update(fields)
+        environ[outgoing.HEADER_BLOCK] = self._block
         if not self.proxy.serves_fast(environ):
             raise HandBack  # the manager's host: a ticket redirect or a page, not a relay
         length = environ.get("CONTENT_LENGTH", "0")
@@ -159,8 +165,24 @@ class _RequestReader:
         self.buffer = b""
         return environ, match
 
+    def _fields(self, block: bytes) -> dict[str, str]:
+        """The environ entries of a request's header lines (HandBack on anything unusual).
 
-def _add_headers(environ: dict[str, Any], header_block: str) -> None:
+        A client sends the same header lines with request after request (a browser's Cookie,
+        User-Agent and Accept, an API client's token): the last block's entries are kept and
+        used again for the same bytes, unchecked and unparsed a second time.
+        """
+        if block == self._block:
+            return self._entries
+        if unsafe_head(block, folding=False):
+            raise HandBack  # bare CR/LF or control characters: gunicorn refuses them
+        entries: dict[str, str] = {}
+        _add_headers(entries, block.decode("latin-1"))
+        self._block, self._entries = block, entries
+        return entries
+
+
+def _add_headers(environ: dict[str, str], header_block: str) -> None:
     """Put header lines into ``environ`` as a WSGI server would; HandBack on anything unusual."""
     if not header_block:
         return

@@ -20,6 +20,7 @@ from manager.proxy.hosts import HostRouter, SessionSite
 from manager.proxy.resolver import ProxyDenied, ProxyTarget, ProxyUnavailable, Resolver
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.upstream import (
+    REMEMBERED_HEAD,
     Connection,
     ConnectionPool,
     ResponseHead,
@@ -334,18 +335,11 @@ class ProxyMiddleware:
         server allows it); the connection is released or closed once the body was read."""
         environ[STATUS_KEY] = response.code
         client = direct.client_socket(environ, response)
-        headers = response_headers(
-            response.lines,
-            prefix=prefix,
-            upstream_hosts=outgoing.upstream_hosts(target),
-            forbidden_cookies=self.forbidden_cookies,
-            keep_date=client is not None,
-            protect=self.protection(identity),
-        )
-        if identity.refreshed_session:
-            headers.append(("Set-Cookie", identity.refreshed_session))
         if client is not None:
-            return self._respond_direct(environ, client, conn, response, headers)
+            closing = "close" in environ.get("HTTP_CONNECTION", "").lower()
+            head = self._client_head(conn, response, target, prefix, identity, closing)
+            return self._respond_direct(client, conn, response, head)
+        headers = self._headers(response, target, prefix, identity, keep_date=False)
         if response.length is None:  # a Content-Length beside chunked framing is not the body's
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(response.status, headers)
@@ -358,18 +352,58 @@ class ProxyMiddleware:
             return [response.rest] if length else []
         return self._relay(conn, response)
 
-    def _respond_direct(
+    def _headers(
         self,
-        environ: dict[str, Any],
-        client: Any,
+        response: ResponseHead,
+        target: ProxyTarget,
+        prefix: str,
+        identity: Identity,
+        *,
+        keep_date: bool,
+    ) -> list[tuple[str, str]]:
+        """The response's headers as the client gets them (see ``response_headers``)."""
+        headers = response_headers(
+            response.lines,
+            prefix=prefix,
+            upstream_hosts=outgoing.upstream_hosts(target),
+            forbidden_cookies=self.forbidden_cookies,
+            keep_date=keep_date,
+            protect=self.protection(identity),
+        )
+        if identity.refreshed_session:
+            headers.append(("Set-Cookie", identity.refreshed_session))
+        return headers
+
+    def _client_head(
+        self,
         conn: Connection,
         response: ResponseHead,
-        headers: list[tuple[str, str]],
+        target: ProxyTarget,
+        prefix: str,
+        identity: Identity,
+        closing: bool,
+    ) -> bytes:
+        """The head the client gets, written by the proxy itself; the one made for this
+        connection's last response when the container sent the same head again, for the same
+        prefix, frame protection and refreshed login (the container's address is the
+        connection's own)."""
+        protect = self.protection(identity)
+        key = (response.raw, prefix, protect, identity.refreshed_session, closing)
+        answer = conn.answer
+        if answer is not None and answer[0] == key:
+            return answer[1]
+        headers = self._headers(response, target, prefix, identity, keep_date=True)
+        head = direct.response_head(response.status, headers, closing=closing)
+        if len(response.raw) <= REMEMBERED_HEAD:
+            conn.answer = (key, head)
+        return head
+
+    def _respond_direct(
+        self, client: Any, conn: Connection, response: ResponseHead, head: bytes
     ) -> Any:
-        closing = "close" in environ.get("HTTP_CONNECTION", "").lower()
         reusable = False
         try:
-            reusable = direct.send_response(client, conn, response, headers, closing=closing)
+            reusable = direct.send_response(client, conn, response, head)
         except UpstreamError as exc:
             log.warning("response from %s:%s broke off: %s", *conn.key, exc)
             raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc

@@ -18,6 +18,24 @@ SHORT_BODY = "the client sent less body than it announced"
 SESSION_HEADER = "X-SM-Session"  # the session meant; the runner refuses others (smrunner.app)
 MISDIRECTED = 421
 MISMATCH_LINE = "x-sm-session-mismatch:"
+HEADER_BLOCK = "sm.header_block"  # environ: a keep-alive request's header lines, as bytes
+HEAD_MEMO = "sm.head_memo"  # environ: its connection's HeadMemo
+
+
+class HeadMemo:
+    """What a keep-alive connection's last request head came to after its request line.
+
+    Those lines follow from the client's header lines (``HEADER_BLOCK``), the connection (its
+    address and scheme, fixed), the session, the prefix, the caller's cookie and token use and
+    the body's framing: with all of these the same, the lines are the same. The request line,
+    and every decision (who calls, which session), are made for each request anew.
+    """
+
+    __slots__ = ("key", "lines")
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] | None = None
+        self.lines = b""
 
 
 class Misdirected(UpstreamError):
@@ -43,6 +61,21 @@ def request_head(
     environ: dict[str, Any], target: ProxyTarget, prefix: str, identity: Identity, framing: str
 ) -> bytes:
     """The request line and headers for the container, with the X-Forwarded-* set."""
+    line = headers.request_line(environ["REQUEST_METHOD"], request_target(environ, prefix))
+    memo: HeadMemo | None = environ.get(HEAD_MEMO)
+    block: bytes | None = environ.get(HEADER_BLOCK)
+    if memo is None or block is None:
+        return line + _header_lines(environ, target, prefix, identity, framing)
+    key = (block, target, prefix, identity.cookie, identity.used_token, framing)
+    if key != memo.key:
+        memo.lines = _header_lines(environ, target, prefix, identity, framing)
+        memo.key = key
+    return line + memo.lines
+
+
+def _header_lines(
+    environ: dict[str, Any], target: ProxyTarget, prefix: str, identity: Identity, framing: str
+) -> bytes:
     remote = environ.get("REMOTE_ADDR") or ""
     previous = environ.get("HTTP_X_FORWARDED_FOR")
     forwarded = {
@@ -60,9 +93,8 @@ def request_head(
         and (authorization[7:].lstrip().startswith(MANAGER_TOKEN_PREFIX))
     ):
         skip = skip | {"HTTP_AUTHORIZATION"}  # the manager's tokens are never the script's
-    return headers.request_head(
+    return headers.header_lines(
         environ,
-        target=request_target(environ, prefix),
         host=f"{target.host}:{target.port}",
         cookie=identity.cookie,
         forwarded=forwarded,

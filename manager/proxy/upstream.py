@@ -13,11 +13,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from manager.proxy.waits import Reader
 
 READ_SIZE = 256 * 1024  # large reads: fewer trips through Python per MiB relayed
 MAX_HEAD = 64 * 1024
+REMEMBERED_HEAD = 4096  # longer heads are not kept for reuse (see Connection.last_head)
 PEEK_AFTER = 0.5  # seconds idle after which a pooled connection is checked before reuse
 
 
@@ -38,6 +40,10 @@ class Connection:
     reused: bool = False
     idle_since: float = field(default_factory=time.monotonic)
     reader: Reader = field(init=False, repr=False)  # reads bounded by the socket's timeout
+    # A container sends the same head again and again (an API's JSON, a polled page): the
+    # last one's parse, and the head the client got for it, are kept and used again.
+    last_head: ResponseHead | None = field(default=None, init=False, repr=False)
+    answer: tuple[tuple[Any, ...], bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reader = Reader(self.sock, self.sock.gettimeout())
@@ -161,11 +167,20 @@ class ResponseHead:
 
     status: str  # "200 OK"
     code: int
-    lines: list[str]
+    lines: tuple[str, ...]  # shared by the responses with the same head: never changed
     rest: bytes
     length: int | None  # Content-Length; None with chunked or read-until-close
     chunked: bool
     keep_alive: bool
+    raw: bytes = b""  # the head as received, without its blank line
+    method: str = "GET"  # of the request it answers
+
+    def with_rest(self, rest: bytes) -> ResponseHead:
+        """The same head, followed by other body bytes."""
+        return ResponseHead(
+            self.status, self.code, self.lines, rest, self.length, self.chunked,
+            self.keep_alive, self.raw, self.method,
+        )  # fmt: skip
 
 
 class UnsafeHeader(UpstreamError):
@@ -234,13 +249,14 @@ def read_head(conn: Connection, method: str) -> ResponseHead:
     buffer = HEAD_BUFFERS.take()
     view = memoryview(buffer)
     try:
-        return _read_head(conn.reader, view, method)
+        return _read_head(conn, view, method)
     finally:
         view.release()
         HEAD_BUFFERS.give(buffer)
 
 
-def _read_head(reader: Reader, view: memoryview, method: str) -> ResponseHead:
+def _read_head(conn: Connection, view: memoryview, method: str) -> ResponseHead:
+    reader = conn.reader
     buffer = view.obj
     assert isinstance(buffer, bytearray)
     filled = 0  # bytes of the buffer holding data
@@ -268,10 +284,13 @@ def _read_head(reader: Reader, view: memoryview, method: str) -> ResponseHead:
             continue
         raw = bytes(view[:end])
         rest = bytes(view[end + 4 : filled])
+        last = conn.last_head
+        if last is not None and last.raw == raw and last.method == method:
+            return last.with_rest(rest)
         if unsafe_head(raw):
             raise UnsafeHeader()
-        head = raw.decode("latin-1")
-        status_line, _, header_block = head.partition("\r\n")
+        text = raw.decode("latin-1")
+        status_line, _, header_block = text.partition("\r\n")
         version, _, status = status_line.partition(" ")
         try:
             code = int(status[:3])
@@ -281,12 +300,21 @@ def _read_head(reader: Reader, view: memoryview, method: str) -> ResponseHead:
             view[: len(rest)] = rest  # the next response's bytes, read with this one
             filled, searched = len(rest), 0
             continue
-        lines = header_block.split("\r\n") if header_block else []
-        return _head(status, code, version, lines, rest, method)
+        lines = tuple(header_block.split("\r\n")) if header_block else ()
+        head = _head(status, code, version, lines, rest, method, raw)
+        if len(raw) <= REMEMBERED_HEAD:
+            conn.last_head = head.with_rest(b"")
+        return head
 
 
 def _head(
-    status: str, code: int, version: str, lines: list[str], rest: bytes, method: str
+    status: str,
+    code: int,
+    version: str,
+    lines: tuple[str, ...],
+    rest: bytes,
+    method: str,
+    raw: bytes,
 ) -> ResponseHead:
     length: int | None = None
     chunked = False
@@ -315,7 +343,7 @@ def _head(
         length = None
     if length is None and not chunked:
         keep_alive = False  # body ends when the connection closes
-    return ResponseHead(status, code, lines, rest, length, chunked, keep_alive)
+    return ResponseHead(status, code, lines, rest, length, chunked, keep_alive, raw, method)
 
 
 def iter_length(conn: Connection, rest: bytes, length: int) -> Iterator[bytes]:

@@ -81,6 +81,40 @@ def test_one_connection_serves_every_kind_of_answer(manager: Manager) -> None:
     conn.close()
 
 
+def test_the_same_header_lines_again_are_decided_anew(manager: Manager) -> None:
+    """Requests with the same header lines on one connection (their parse is kept): the script
+    gets each request's own path and headers, and the caller is checked for each one: once
+    the login has ended, the very bytes just served are refused."""
+    http = manager.login("alice")
+    site = {"Host": manager.host("alice"), "Cookie": manager.cookie(http, "alice")}
+    site["Accept"] = "application/json"
+    prefix = manager.sessions["alice"]
+    conn = connect(manager)
+    steps = [
+        ("/echo?n=1", {"X-Test": "one"}),
+        ("/echo?n=2", {"X-Test": "one"}),
+        ("/echo?n=2", {"X-Test": "one"}),
+        ("/echo/deeper?n=3", {"X-Test": "one"}),
+        ("/echo?n=4", {"X-Test": "two"}),
+        ("/echo?n=5", {"X-Test": "two", "Cookie": site["Cookie"] + "; app=1"}),
+        ("/echo?n=6", {"X-Test": "two"}),
+    ]
+    for path, extra in steps:
+        status, _, body = exchange(conn, "GET", prefix + path, {**site, **extra})
+        assert status == 200, body[:200]
+        echo = json.loads(body)
+        assert echo["full_path"] == path
+        assert echo["headers"]["X-Test"] == extra["X-Test"]
+        assert echo["headers"]["X-Forwarded-Prefix"] == prefix
+        assert "sm_host" not in echo["cookies"]  # the host's own cookie never reaches it
+        assert echo["cookies"].get("app") == ("1" if "Cookie" in extra else None)
+    csrf = http.get(f"{manager.base}/api/auth/csrf").json()["csrf_token"]
+    assert http.post(f"{manager.base}/api/auth/logout", headers={"X-CSRFToken": csrf}).ok
+    status, _, _ = exchange(conn, "GET", prefix + "/echo?n=6", {**site, "X-Test": "two"})
+    assert status == 401
+    conn.close()
+
+
 def test_pipelined_requests_are_answered_in_order(manager: Manager) -> None:
     alice = cookie_header(manager, "alice", "alice")
     own = cookie_header(manager, "alice")

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from manager.proxy import upstream
-from manager.proxy.auth import Caller
+from manager.proxy.auth import Caller, Identity
 from manager.proxy.middleware import ProxyMiddleware
 from manager.proxy.resolver import ProxyTarget
 from manager.proxy.upstream import (
@@ -28,7 +28,40 @@ def test_head_with_body_in_the_same_read(pair: tuple[Connection, socket.socket])
     peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello")
     head = read_head(conn, "GET")
     assert (head.status, head.code, head.length, head.rest) == ("200 OK", 200, 5, b"hello")
-    assert head.lines == ["Content-Length: 5", "X-A: b"] and head.keep_alive
+    assert head.lines == ("Content-Length: 5", "X-A: b") and head.keep_alive
+
+
+def test_the_same_head_again_is_parsed_once(pair: tuple[Connection, socket.socket]) -> None:
+    """A container answers with the same head again and again: the connection keeps the last
+    parse, and uses it for the same bytes answering the same method, never for other bytes."""
+    conn, peer = pair
+    same = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\n"
+    peer.sendall(same + b"hello")
+    first = read_head(conn, "GET")
+    peer.sendall(same + b"world")
+    second = read_head(conn, "GET")
+    assert second.lines is first.lines  # not parsed again
+    assert (second.code, second.length, second.rest) == (200, 5, b"world")
+    peer.sendall(same)
+    assert read_head(conn, "HEAD").length == 0  # a HEAD's answer has no body, whatever it says
+    peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-A: c\r\n\r\nhello!")
+    other = read_head(conn, "GET")
+    assert (other.length, other.lines, other.rest) == (
+        6,
+        ("Content-Length: 6", "X-A: c"),
+        b"hello!",
+    )
+    peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\nX-B: c\r\n\r\nhello")
+    with pytest.raises(upstream.UnsafeHeader):
+        read_head(conn, "GET")  # bytes that differ are checked: a bare LF is refused
+
+
+def test_long_heads_are_not_kept(pair: tuple[Connection, socket.socket]) -> None:
+    conn, peer = pair
+    filler = b"X-Filler: " + b"a" * upstream.REMEMBERED_HEAD + b"\r\n"
+    peer.sendall(b"HTTP/1.1 204 No Content\r\n" + filler + b"\r\n")
+    assert read_head(conn, "GET").code == 204
+    assert conn.last_head is None
 
 
 def test_interim_responses_are_skipped(pair: tuple[Connection, socket.socket]) -> None:
@@ -202,3 +235,35 @@ def test_an_ending_session_has_its_idle_connections_closed_while_it_still_answer
         pool.clear()
         peer.close()
         server.close()
+
+
+def test_a_kept_answer_is_used_only_for_what_made_it(
+    app: Flask, pair: tuple[Connection, socket.socket]
+) -> None:
+    """The head the client got for a container's head is used again only for the same bytes,
+    prefix, frame protection, refreshed login and closing; anything else makes it anew, with
+    the script's cookies and redirects kept under the prefix each time."""
+    conn, peer = pair
+    proxy = ProxyMiddleware(app, app.wsgi_app)
+    target = ProxyTarget(*conn.key, session_key="session-1")
+    prefix = "/project/1/script/2/user/1"
+    alice = Identity(Caller(1, False), "", manager_origin="http://localhost:5002")
+    sent = b"HTTP/1.1 302 Found\r\nLocation: /next\r\nSet-Cookie: a=1; Path=/\r\nContent-Length: 0"
+
+    def answer(identity: Identity = alice, path: str = prefix, closing: bool = False) -> bytes:
+        peer.sendall(sent + b"\r\n\r\n")
+        return proxy._client_head(conn, read_head(conn, "GET"), target, path, identity, closing)
+
+    first = answer()
+    assert f"Location: {prefix}/next\r\n".encode() in first
+    assert f"Set-Cookie: a=1; Path={prefix}/\r\n".encode() in first
+    assert b"frame-ancestors http://localhost:5002\r\n" in first
+    assert answer() is first  # the same again: made once
+    elsewhere = "/project/1/script/2/user/2"
+    assert f"Location: {elsewhere}/next\r\n".encode() in answer(path=elsewhere)
+    assert answer(closing=True).endswith(b"Connection: close\r\n\r\n")
+    refreshed = Identity(alice.caller, "", refreshed_session="session=new; Path=/")
+    assert b"Set-Cookie: session=new; Path=/\r\n" in answer(refreshed)
+    framed = Identity(alice.caller, "", manager_origin="https://scripts.example.org")
+    assert b"frame-ancestors https://scripts.example.org\r\n" in answer(framed)
+    assert answer() == first
