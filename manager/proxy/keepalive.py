@@ -27,6 +27,7 @@ KEEPALIVE = 30.0  # seconds a client connection may stay idle (and a write may b
 MAX_HEAD = 64 * 1024
 MAX_DRAIN = 1024 * 1024  # unread request body we skip rather than close the connection
 RECV_SIZE = 8192  # a connection's receive buffer in this loop (gunicorn reads as much at once)
+REMEMBERED_BLOCK = 16 * 1024  # longer header lines are parsed each time, not kept between
 
 
 class HandBack(Exception):
@@ -155,7 +156,8 @@ class _RequestReader:
             SERVER_PROTOCOL=version,
         )
         environ.update(fields)
-        environ[outgoing.HEADER_BLOCK] = self._block
+        if fields is self._entries:  # lines kept: what the container is sent may be kept too
+            environ[outgoing.HEADER_BLOCK] = self._block
         if not self.proxy.serves_fast(environ):
             raise HandBack  # the manager's host: a ticket redirect or a page, not a relay
         length = environ.get("CONTENT_LENGTH", "0")
@@ -178,7 +180,8 @@ class _RequestReader:
             raise HandBack  # bare CR/LF or control characters: gunicorn refuses them
         entries: dict[str, str] = {}
         _add_headers(entries, block.decode("latin-1"))
-        self._block, self._entries = block, entries
+        if len(block) <= REMEMBERED_BLOCK:
+            self._block, self._entries = block, entries
         return entries
 
 

@@ -115,6 +115,22 @@ def test_the_same_header_lines_again_are_decided_anew(manager: Manager) -> None:
     conn.close()
 
 
+def test_long_header_lines_are_read_anew_each_time(manager: Manager) -> None:
+    """Header lines past what a connection keeps between requests are parsed for each one,
+    and what the script is sent is built for each one."""
+    site = cookie_header(manager, "alice", "alice")
+    prefix = manager.sessions["alice"]
+    conn = connect(manager)
+    for _ in range(2):  # the first through gunicorn, the next through the proxy's loop
+        assert exchange(conn, "GET", f"{prefix}/echo", site)[0] == 200  # short lines, kept
+    for value in "abbc":
+        big = {f"X-Big-{n}": value * 6000 for n in range(3)}  # 18 KB of header lines
+        status, _, body = exchange(conn, "GET", f"{prefix}/echo", {**site, **big})
+        assert status == 200, body[:200]
+        assert json.loads(body)["headers"]["X-Big-2"] == value * 6000
+    conn.close()
+
+
 def test_pipelined_requests_are_answered_in_order(manager: Manager) -> None:
     alice = cookie_header(manager, "alice", "alice")
     own = cookie_header(manager, "alice")
