@@ -56,8 +56,21 @@ def response_head(status: str, headers: list[tuple[str, str]], *, closing: bool)
 
 
 def send_response(
-    client: socket.socket, conn: Connection, response: ResponseHead, head: bytes
+    client: socket.socket,
+    conn: Connection,
+    response: ResponseHead,
+    headers: list[tuple[str, str]],
+    *,
+    closing: bool,
 ) -> bool:
+    """Write the response with ``headers`` to the client; True when the upstream connection
+    may be reused (see ``send_head``)."""
+    return send_head(
+        client, conn, response, response_head(response.status, headers, closing=closing)
+    )
+
+
+def send_head(client: socket.socket, conn: Connection, response: ResponseHead, head: bytes) -> bool:
     """Write ``head`` (see ``response_head``) and the body to the client; True when the
     upstream connection may be reused.
 

@@ -403,7 +403,7 @@ class ProxyMiddleware:
     ) -> Any:
         reusable = False
         try:
-            reusable = direct.send_response(client, conn, response, head)
+            reusable = direct.send_head(client, conn, response, head)
         except UpstreamError as exc:
             log.warning("response from %s:%s broke off: %s", *conn.key, exc)
             raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc

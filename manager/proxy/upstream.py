@@ -167,7 +167,7 @@ class ResponseHead:
 
     status: str  # "200 OK"
     code: int
-    lines: tuple[str, ...]  # shared by the responses with the same head: never changed
+    lines: list[str]  # shared by the responses with the same head (Connection.last_head): read only
     rest: bytes
     length: int | None  # Content-Length; None with chunked or read-until-close
     chunked: bool
@@ -300,7 +300,7 @@ def _read_head(conn: Connection, view: memoryview, method: str) -> ResponseHead:
             view[: len(rest)] = rest  # the next response's bytes, read with this one
             filled, searched = len(rest), 0
             continue
-        lines = tuple(header_block.split("\r\n")) if header_block else ()
+        lines = header_block.split("\r\n") if header_block else []
         head = _head(status, code, version, lines, rest, method, raw)
         if len(raw) <= REMEMBERED_HEAD:
             conn.last_head = head.with_rest(b"")
@@ -311,7 +311,7 @@ def _head(
     status: str,
     code: int,
     version: str,
-    lines: tuple[str, ...],
+    lines: list[str],
     rest: bytes,
     method: str,
     raw: bytes,

@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from manager.proxy.headers import (
-    header_lines,
-    request_line,
+    request_head,
     response_headers,
     rewrite_location,
     rewrite_set_cookie,
@@ -126,15 +125,15 @@ def test_request_head_forwards_end_to_end_headers_only() -> None:
         "HTTP_X_FORWARDED_HOST": "evil",
         "wsgi.input": io.BytesIO(b"{}"),
     }
-    head = request_line("POST", "/echo?a=1") + header_lines(
+    head = request_head(
         environ,
+        target="/echo?a=1",
         host="10.0.0.5:8080",
         cookie="session=s",
         forwarded={"X-Forwarded-Prefix": PREFIX},
         framing="Content-Length: 2\r\n",
-    )
-    text = head.decode()
-    lines = text.split("\r\n")
+    ).decode()
+    lines = head.split("\r\n")
     assert lines[0] == "POST /echo?a=1 HTTP/1.1"
     assert set(lines[1:-2]) == {
         "Host: 10.0.0.5:8080",
@@ -145,7 +144,7 @@ def test_request_head_forwards_end_to_end_headers_only() -> None:
         f"X-Forwarded-Prefix: {PREFIX}",
         "Content-Length: 2",
     }
-    assert text.endswith("\r\n\r\n")
+    assert head.endswith("\r\n\r\n")
 
 
 def reference_response_headers(

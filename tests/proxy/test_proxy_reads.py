@@ -84,7 +84,7 @@ def test_a_head_split_over_reads_and_interim_responses(
     peer.sendall(b"\r")
     peer.sendall(b"\nabc")
     head = read_head(conn, "GET")
-    assert (head.code, head.lines, head.rest) == (200, ("Content-Length: 3",), b"abc")
+    assert (head.code, head.lines, head.rest) == (200, ["Content-Length: 3"], b"abc")
 
 
 def test_a_head_larger_than_the_buffer_is_refused(pair: tuple[Connection, socket.socket]) -> None:
@@ -139,7 +139,7 @@ def test_a_small_body_sent_after_its_head_leaves_in_one_write(
     peer.sendall(b"hello")
     peer.sendall(b" world")
     client = _Recorder()
-    reusable = direct.send_response(client, conn, head, _head(head, [("X-A", "b")]))  # type: ignore[arg-type]
+    reusable = direct.send_response(client, conn, head, [("X-A", "b")], closing=False)  # type: ignore[arg-type]
     assert reusable
     assert client.writes == [b"HTTP/1.1 200 OK\r\nX-A: b\r\n\r\nhello world"]
 
@@ -151,7 +151,7 @@ def test_a_large_body_is_relayed_as_it_comes(pair: tuple[Connection, socket.sock
     head = read_head(conn, "GET")
     peer.sendall(b"x" * size)
     client = _Recorder()
-    assert direct.send_response(client, conn, head, _head(head, []))  # type: ignore[arg-type]
+    assert direct.send_response(client, conn, head, [], closing=False)  # type: ignore[arg-type]
     assert client.writes[0] == b"HTTP/1.1 200 OK\r\n\r\n" and len(client.writes) > 1
     assert b"".join(client.writes[1:]) == b"x" * size
 
@@ -165,9 +165,5 @@ def test_a_small_body_cut_short_is_an_upstream_error(
     peer.close()
     client = _Recorder()
     with pytest.raises(upstream.UpstreamError, match="cut short"):
-        direct.send_response(client, conn, head, _head(head, []))  # type: ignore[arg-type]
+        direct.send_response(client, conn, head, [], closing=False)  # type: ignore[arg-type]
     assert client.writes == []  # nothing of a broken response reached the client
-
-
-def _head(response: upstream.ResponseHead, headers: list[tuple[str, str]]) -> bytes:
-    return direct.response_head(response.status, headers, closing=False)
