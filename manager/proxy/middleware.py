@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import re
 import time
@@ -12,24 +11,20 @@ from typing import Any
 from flask import Flask
 
 from manager import metrics
-from manager.proxy import direct, keepalive, outgoing, pages, sessionhost, websocket
+from manager.proxy import answer, direct, keepalive, outgoing, pages, sessionhost, websocket
 from manager.proxy.auth import Authenticator, Caller, Identity, TtlCache
-from manager.proxy.headers import UnsafeRequestHeader, protective_headers, response_headers
+from manager.proxy.headers import UnsafeRequestHeader, protective_headers
 from manager.proxy.hostauth import COOKIE_NAME, HostGate
 from manager.proxy.hosts import HostRouter, SessionSite
 from manager.proxy.resolver import ProxyDenied, ProxyTarget, ProxyUnavailable, Resolver
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.upstream import (
-    REMEMBERED_HEAD,
     Connection,
     ConnectionPool,
     ResponseHead,
     UnsafeHeader,
     UpstreamError,
     close,
-    iter_chunked,
-    iter_length,
-    iter_until_close,
     read_head,
 )
 
@@ -40,7 +35,6 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 RESOLVE_TTL = 1.5  # seconds a resolver answer is reused for the same user and session
 DENY_TTL = 1.0
 TOUCH_EVERY = 1.0  # seconds between two activity reports for one session
-BROKE_OFF = "the session's response broke off"
 STATUS_KEY = pages.STATUS_KEY
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -319,100 +313,9 @@ class ProxyMiddleware:
         framing, body, stream = outgoing.request_body(environ)
         head = outgoing.request_head(environ, target, prefix, identity, framing)
         conn, response = self._exchange(target, method, head, body, stream)
-        return self.respond(environ, conn, response, start_response, target, prefix, identity)
-
-    def respond(
-        self,
-        environ: dict[str, Any],
-        conn: Connection,
-        response: ResponseHead,
-        start_response: Callable[..., Any],
-        target: ProxyTarget,
-        prefix: str,
-        identity: Identity,
-    ) -> Iterable[bytes]:
-        """Answer the client with the container's response (directly on the socket when the
-        server allows it); the connection is released or closed once the body was read."""
-        environ[STATUS_KEY] = response.code
-        client = direct.client_socket(environ, response)
-        if client is not None:
-            closing = "close" in environ.get("HTTP_CONNECTION", "").lower()
-            head = self._client_head(conn, response, target, prefix, identity, closing)
-            return self._respond_direct(client, conn, response, head)
-        headers = self._headers(response, target, prefix, identity, keep_date=False)
-        if response.length is None:  # a Content-Length beside chunked framing is not the body's
-            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        start_response(response.status, headers)
-        length = response.length
-        if length is not None and len(response.rest) == length:
-            if response.keep_alive:
-                self.pool.release(conn)
-            else:
-                close(conn)
-            return [response.rest] if length else []
-        return self._relay(conn, response)
-
-    def _headers(
-        self,
-        response: ResponseHead,
-        target: ProxyTarget,
-        prefix: str,
-        identity: Identity,
-        *,
-        keep_date: bool,
-    ) -> list[tuple[str, str]]:
-        """The response's headers as the client gets them (see ``response_headers``)."""
-        headers = response_headers(
-            response.lines,
-            prefix=prefix,
-            upstream_hosts=outgoing.upstream_hosts(target),
-            forbidden_cookies=self.forbidden_cookies,
-            keep_date=keep_date,
-            protect=self.protection(identity),
+        return answer.respond(
+            self, environ, conn, response, start_response, target, prefix, identity
         )
-        if identity.refreshed_session:
-            headers.append(("Set-Cookie", identity.refreshed_session))
-        return headers
-
-    def _client_head(
-        self,
-        conn: Connection,
-        response: ResponseHead,
-        target: ProxyTarget,
-        prefix: str,
-        identity: Identity,
-        closing: bool,
-    ) -> bytes:
-        """The head the client gets, written by the proxy itself; the one made for this
-        connection's last response when the container sent the same head again, for the same
-        prefix, frame protection and refreshed login (the container's address is the
-        connection's own)."""
-        protect = self.protection(identity)
-        key = (response.raw, prefix, protect, identity.refreshed_session, closing)
-        answer = conn.answer
-        if answer is not None and answer[0] == key:
-            return answer[1]
-        headers = self._headers(response, target, prefix, identity, keep_date=True)
-        head = direct.response_head(response.status, headers, closing=closing)
-        if len(response.raw) <= REMEMBERED_HEAD:
-            conn.answer = (key, head)
-        return head
-
-    def _respond_direct(
-        self, client: Any, conn: Connection, response: ResponseHead, head: bytes
-    ) -> Any:
-        reusable = False
-        try:
-            reusable = direct.send_head(client, conn, response, head)
-        except UpstreamError as exc:
-            log.warning("response from %s:%s broke off: %s", *conn.key, exc)
-            raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc
-        finally:
-            if reusable and response.keep_alive:
-                self.pool.release(conn)
-            else:
-                close(conn)
-        return direct.ALREADY_HANDLED
 
     def _exchange(
         self,
@@ -445,27 +348,6 @@ class ProxyMiddleware:
             except BaseException:
                 close(conn)
                 raise
-
-    def _relay(self, conn: Connection, response: ResponseHead) -> Iterator[bytes]:
-        """Stream the rest of the body; the connection goes back to the pool only when whole."""
-        complete = False
-        try:
-            if response.chunked:
-                yield from iter_chunked(conn, response.rest)
-            elif response.length is None:
-                yield from iter_until_close(conn, response.rest)
-            else:
-                yield from iter_length(conn, response.rest, response.length)
-            complete = True
-        except UpstreamError as exc:
-            log.warning("response from %s:%s broke off: %s", *conn.key, exc)
-            # Abort the client connection too, so the browser does not take a cut body as whole.
-            raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc
-        finally:
-            if complete and response.keep_alive:
-                self.pool.release(conn)
-            else:
-                close(conn)
 
 
 def _failure(exc: UpstreamError) -> str:

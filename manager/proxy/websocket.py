@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from manager.proxy import outgoing, pages
+from manager.proxy import answer, outgoing, pages
 from manager.proxy.auth import Identity
 from manager.proxy.headers import response_headers
 from manager.proxy.resolver import ProxyTarget
@@ -62,7 +62,9 @@ def relay(
         raise UpstreamError(f"WebSocket handshake: {exc}") from exc
     if response.code != 101:
         response.keep_alive = False
-        return proxy.respond(environ, conn, response, start_response, target, prefix, identity)
+        return answer.respond(
+            proxy, environ, conn, response, start_response, target, prefix, identity
+        )
     headers = response_headers(
         response.lines,
         prefix=prefix,

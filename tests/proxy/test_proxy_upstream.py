@@ -8,7 +8,7 @@ import threading
 import pytest
 from flask import Flask
 
-from manager.proxy import upstream
+from manager.proxy import answer, upstream
 from manager.proxy.auth import Caller, Identity
 from manager.proxy.middleware import ProxyMiddleware
 from manager.proxy.resolver import ProxyTarget
@@ -250,20 +250,21 @@ def test_a_kept_answer_is_used_only_for_what_made_it(
     alice = Identity(Caller(1, False), "", manager_origin="http://localhost:5002")
     sent = b"HTTP/1.1 302 Found\r\nLocation: /next\r\nSet-Cookie: a=1; Path=/\r\nContent-Length: 0"
 
-    def answer(identity: Identity = alice, path: str = prefix, closing: bool = False) -> bytes:
+    def answered(identity: Identity = alice, path: str = prefix, closing: bool = False) -> bytes:
         peer.sendall(sent + b"\r\n\r\n")
-        return proxy._client_head(conn, read_head(conn, "GET"), target, path, identity, closing)
+        response = read_head(conn, "GET")
+        return answer.client_head(proxy, conn, response, target, path, identity, closing)
 
-    first = answer()
+    first = answered()
     assert f"Location: {prefix}/next\r\n".encode() in first
     assert f"Set-Cookie: a=1; Path={prefix}/\r\n".encode() in first
     assert b"frame-ancestors http://localhost:5002\r\n" in first
-    assert answer() is first  # the same again: made once
+    assert answered() is first  # the same again: made once
     elsewhere = "/project/1/script/2/user/2"
-    assert f"Location: {elsewhere}/next\r\n".encode() in answer(path=elsewhere)
-    assert answer(closing=True).endswith(b"Connection: close\r\n\r\n")
+    assert f"Location: {elsewhere}/next\r\n".encode() in answered(path=elsewhere)
+    assert answered(closing=True).endswith(b"Connection: close\r\n\r\n")
     refreshed = Identity(alice.caller, "", refreshed_session="session=new; Path=/")
-    assert b"Set-Cookie: session=new; Path=/\r\n" in answer(refreshed)
+    assert b"Set-Cookie: session=new; Path=/\r\n" in answered(refreshed)
     framed = Identity(alice.caller, "", manager_origin="https://scripts.example.org")
-    assert b"frame-ancestors https://scripts.example.org\r\n" in answer(framed)
-    assert answer() == first
+    assert b"frame-ancestors https://scripts.example.org\r\n" in answered(framed)
+    assert answered() == first
