@@ -58,10 +58,7 @@ def respond(
     start_response(response.status, headers)
     length = response.length
     if length is not None and len(response.rest) == length:
-        if response.keep_alive:
-            proxy.pool.release(conn)
-        else:
-            close(conn)
+        _give_back(proxy, conn, response, whole=True)
         return [response.rest] if length else []
     return _relay(proxy, conn, response)
 
@@ -117,23 +114,19 @@ def client_head(
 def _respond_direct(
     proxy: ProxyMiddleware, client: Any, conn: Connection, response: ResponseHead, head: bytes
 ) -> Any:
-    reusable = False
+    whole = False
     try:
-        reusable = direct.send_head(client, conn, response, head)
+        whole = direct.send_head(client, conn, response, head)
     except UpstreamError as exc:
-        log.warning("response from %s:%s broke off: %s", *conn.key, exc)
-        raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc
+        raise _broke_off(conn, exc) from exc
     finally:
-        if reusable and response.keep_alive:
-            proxy.pool.release(conn)
-        else:
-            close(conn)
+        _give_back(proxy, conn, response, whole=whole)
     return direct.ALREADY_HANDLED
 
 
 def _relay(proxy: ProxyMiddleware, conn: Connection, response: ResponseHead) -> Iterator[bytes]:
     """Stream the rest of the body; the connection goes back to the pool only when whole."""
-    complete = False
+    whole = False
     try:
         if response.chunked:
             yield from iter_chunked(conn, response.rest)
@@ -141,13 +134,26 @@ def _relay(proxy: ProxyMiddleware, conn: Connection, response: ResponseHead) -> 
             yield from iter_until_close(conn, response.rest)
         else:
             yield from iter_length(conn, response.rest, response.length)
-        complete = True
+        whole = True
     except UpstreamError as exc:
-        log.warning("response from %s:%s broke off: %s", *conn.key, exc)
-        # Abort the client connection too, so the browser does not take a cut body as whole.
-        raise ConnectionResetError(errno.ECONNRESET, BROKE_OFF) from exc
+        raise _broke_off(conn, exc) from exc
     finally:
-        if complete and response.keep_alive:
-            proxy.pool.release(conn)
-        else:
-            close(conn)
+        _give_back(proxy, conn, response, whole=whole)
+
+
+def _give_back(
+    proxy: ProxyMiddleware, conn: Connection, response: ResponseHead, *, whole: bool
+) -> None:
+    """Pool the connection when the response was read whole and it may carry another; else
+    close it (a part left unread would be taken for the next response)."""
+    if whole and response.keep_alive:
+        proxy.pool.release(conn)
+    else:
+        close(conn)
+
+
+def _broke_off(conn: Connection, exc: UpstreamError) -> ConnectionResetError:
+    """What aborts the client's connection when the container's response broke off, so the
+    browser does not take a cut body as whole."""
+    log.warning("response from %s:%s broke off: %s", *conn.key, exc)
+    return ConnectionResetError(errno.ECONNRESET, BROKE_OFF)

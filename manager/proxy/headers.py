@@ -104,24 +104,6 @@ def connection_tokens(environ: Mapping[str, object]) -> frozenset[str]:
     return frozenset("HTTP_" + token for token in tokens)
 
 
-def request_head(
-    environ: Mapping[str, object],
-    *,
-    target: str,
-    host: str,
-    cookie: str,
-    forwarded: Mapping[str, str],
-    framing: str,
-    skip: Collection[str] = (),
-) -> bytes:
-    """The request line and header lines sent upstream (see ``header_lines``); ``target`` is
-    the request-target (path and query)."""
-    line = request_line(str(environ["REQUEST_METHOD"]), target)
-    return line + header_lines(
-        environ, host=host, cookie=cookie, forwarded=forwarded, framing=framing, skip=skip
-    )
-
-
 def request_line(method: str, target: str) -> bytes:
     """The request line sent upstream; ``target`` is the request-target (path and query)."""
     return f"{method} {target} HTTP/1.1\r\n".encode("latin-1")
