@@ -89,7 +89,8 @@ def test_schedules_page(page, live_server, make_user, catalog, log_in, shot):
     page.set_default_timeout(30_000)  # three saves, each a request and a reload, on a busy host
     make_user("olivia", "operator")
     log_in("olivia")
-    page.click('[data-sm="nav-schedules"]')
+    with page.expect_navigation():  # until the page's script ran: "New" opens the form by it
+        page.click('[data-sm="nav-schedules"]')
     page.click('[data-sm="schedule-new"]')
     form = page.locator('[data-sm="schedule-form"]')
     form.locator('[name="name"]').fill("Nightly cleanup")
