@@ -18,6 +18,11 @@ from manager.settings import ConfigError
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# app.extensions: the trusted-proxy fix alone, ``fix(environ, None)`` rewriting a request's
+# environ in place; for code that reads requests past the WSGI layers (the session proxy's
+# keep-alive loop). Absent when no proxy is trusted.
+FORWARDED_FIX = "sm_forwarded_fix"
+
 # No inline script anywhere (JSON data blocks are not executed, so they need no exception);
 # style attributes stay allowed for the progress bars' widths, <style> elements do not.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -139,5 +144,12 @@ def init_app(app: Flask) -> None:
             app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
                 app.wsgi_app, x_for=trusted, x_proto=trusted
             )
+            app.extensions[FORWARDED_FIX] = ProxyFix(_environ_only, x_for=trusted, x_proto=trusted)
     elif trusted:
         app.wsgi_app = TrustedNetworksFix(app.wsgi_app, trusted)  # type: ignore[method-assign]
+        app.extensions[FORWARDED_FIX] = TrustedNetworksFix(_environ_only, trusted)
+
+
+def _environ_only(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """The app behind a fix applied for its rewriting of the environ alone."""
+    return []

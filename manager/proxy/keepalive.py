@@ -19,6 +19,7 @@ from manager.proxy import direct, outgoing
 from manager.proxy.routing import PROXY_PATH
 from manager.proxy.upstream import unsafe_head
 from manager.proxy.waits import Reader
+from manager.security import FORWARDED_FIX
 
 if TYPE_CHECKING:
     from manager.proxy.middleware import ProxyMiddleware
@@ -87,6 +88,11 @@ class _RequestReader:
     def __init__(
         self, first: dict[str, Any], client: socket.socket, proxy: ProxyMiddleware
     ) -> None:
+        # Behind a trusted proxy (nginx reuses one connection for many clients' requests),
+        # each request's X-Forwarded-For and -Proto are read anew from the connection's own
+        # peer and scheme, as the trusted-proxy layer does for the requests gunicorn parses.
+        self.fix = proxy.app.extensions.get(FORWARDED_FIX)
+        peer = first.get("werkzeug.proxy_fix.orig") or first
         self.client = client
         self.reads = Reader(client, KEEPALIVE)
         self.proxy = proxy
@@ -106,9 +112,9 @@ class _RequestReader:
             "SCRIPT_NAME": "",
             "SERVER_NAME": first["SERVER_NAME"],
             "SERVER_PORT": first["SERVER_PORT"],
-            "REMOTE_ADDR": first.get("REMOTE_ADDR", ""),
+            "REMOTE_ADDR": peer.get("REMOTE_ADDR", ""),
             "REMOTE_PORT": first.get("REMOTE_PORT", ""),
-            "wsgi.url_scheme": first["wsgi.url_scheme"],
+            "wsgi.url_scheme": peer.get("wsgi.url_scheme") or first["wsgi.url_scheme"],
             "gunicorn.socket": client,
             outgoing.HEAD_MEMO: outgoing.HeadMemo(),  # shared by this connection's requests
         }
@@ -156,6 +162,8 @@ class _RequestReader:
             SERVER_PROTOCOL=version,
         )
         environ.update(fields)
+        if self.fix is not None:
+            self.fix(environ, None)
         if fields is self._entries:  # lines kept: what the container is sent may be kept too
             environ[outgoing.HEADER_BLOCK] = self._block
         if not self.proxy.serves_fast(environ):

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,15 +235,31 @@ def _manager(
 @pytest.fixture(scope="session")
 def manager(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[Manager]:
     """The manager under gunicorn's gevent worker, as in production."""
-    root = tmp_path_factory.mktemp("manager")
+    with _served(tmp_path_factory.mktemp("manager"), upstream) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def trusting_manager(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> Iterator[Manager]:
+    """The same, behind one trusted proxy (``SM_TRUSTED_PROXIES=1``), as behind nginx."""
+    with _served(tmp_path_factory.mktemp("trusting"), upstream, SM_TRUSTED_PROXIES="1") as served:
+        yield served
+
+
+@contextmanager
+def _served(root: Path, upstream: Upstream, **config: Any) -> Iterator[Manager]:
+    """A manager under gunicorn's gevent worker, with ``config`` over the usual settings."""
     settings, names = manager_settings(root, upstream)
-    config = root / "settings.json"
-    config.write_text(json.dumps(settings))
+    settings["config"].update(config)
+    config_file = root / "settings.json"
+    config_file.write_text(json.dumps(settings))
     port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": f"{HERE}{os.pathsep}{REPO}",
-        "SM_PROXY_TEST_CONFIG": str(config),
+        "SM_PROXY_TEST_CONFIG": str(config_file),
     }
     log = root / "manager.log"
     server = Process(

@@ -194,3 +194,28 @@ def test_smuggled_header_lines_do_not_reach_the_script(manager: Manager) -> None
                 assert json.loads(body)["headers"]["X-Forwarded-Prefix"] == prefix
             else:
                 assert response.status == 400
+
+
+def test_behind_a_trusted_proxy_each_request_names_its_own_client(
+    trusting_manager: Manager,
+) -> None:
+    """nginx in front reuses one connection for many clients' requests: the script gets each
+    request's own client address and scheme, not those of the connection's first request."""
+    manager = trusting_manager
+    site = cookie_header(manager, "alice", "alice")
+    prefix = manager.sessions["alice"]
+    conn = connect(manager)
+    clients = [
+        ("203.0.113.1", "https"),
+        ("203.0.113.2", "http"),
+        ("203.0.113.2", "http"),
+        ("198.51.100.7", "https"),
+    ]
+    for client, scheme in clients:
+        forwarded = {"X-Forwarded-For": client, "X-Forwarded-Proto": scheme}
+        status, _, body = exchange(conn, "GET", f"{prefix}/echo", {**site, **forwarded})
+        assert status == 200, body[:200]
+        headers = json.loads(body)["headers"]
+        assert headers["X-Forwarded-For"].split(",")[-1].strip() == client
+        assert headers["X-Forwarded-Proto"] == scheme
+    conn.close()
