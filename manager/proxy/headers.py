@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
 # Hop-by-hop headers (RFC 9110 7.6.1) plus the proxy's own, never passed through as they come.
@@ -224,7 +224,7 @@ _ACTED_ON = HOP_BY_HOP | SERVER_SET | {"x-content-type-options", "location", "se
 
 
 def response_headers(
-    lines: Iterable[str],
+    lines: list[str],
     *,
     prefix: str,
     upstream_hosts: Collection[str],
