@@ -6,6 +6,7 @@ proxy to session containers serves script pages itself and sets its own.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -139,15 +140,15 @@ def init_app(app: Flask) -> None:
     app.session_interface = SessionInterface()
     app.after_request(add_headers)
     trusted = parse_trusted_proxies(app.config.get("SM_TRUSTED_PROXIES", "0"))
+    fix: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     if isinstance(trusted, int):
         if trusted > 0:
-            app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-                app.wsgi_app, x_for=trusted, x_proto=trusted
-            )
-            app.extensions[FORWARDED_FIX] = ProxyFix(_environ_only, x_for=trusted, x_proto=trusted)
+            fix = functools.partial(ProxyFix, x_for=trusted, x_proto=trusted)
     elif trusted:
-        app.wsgi_app = TrustedNetworksFix(app.wsgi_app, trusted)  # type: ignore[method-assign]
-        app.extensions[FORWARDED_FIX] = TrustedNetworksFix(_environ_only, trusted)
+        fix = functools.partial(TrustedNetworksFix, networks=trusted)
+    if fix is not None:
+        app.wsgi_app = fix(app.wsgi_app)  # type: ignore[method-assign]
+        app.extensions[FORWARDED_FIX] = fix(_environ_only)
 
 
 def _environ_only(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
